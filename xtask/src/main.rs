@@ -1,1 +1,82 @@
-fn main() {}
+//! `cargo xtask`: the project's automation — `test` (fetch assets, run every test), `tidy`, `bench`.
+
+mod bench;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test                 fetch the assets the tests need, then run every test of the workspace
+  tidy                 check the source tree's conventions (also runs as a test)
+  bench [--vs transformers] [--quick]
+                       run the criterion benchmarks, write target/bench-report.md";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("tidy") => {
+            let problems = tidy::check(&root())?;
+            if problems.is_empty() {
+                println!("tidy: ok");
+                Ok(())
+            } else {
+                bail!("tidy found {} problem(s):\n{}", problems.len(), problems.join("\n"))
+            }
+        }
+        Some("bench") => bench::run(&root(), &args[1..]),
+        _ => {
+            println!("{USAGE}");
+            Ok(())
+        }
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub(crate) fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+pub(crate) fn status(mut cmd: Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let st = cmd.status().with_context(|| format!("running {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed with {st}");
+    }
+    Ok(())
+}
+
+/// Assets the test suite reads (real model, real data).
+const TEST_ASSETS: &[&str] = &["smollm2"];
+
+fn test(extra: &[String]) -> Result<()> {
+    for asset in TEST_ASSETS {
+        let mut c = cargo();
+        c.args(["run", "--quiet", "-p", "temper-cli", "--", "fetch", asset]);
+        status(c)?;
+    }
+    let mut c = cargo();
+    c.args(["test", "--workspace"]).args(extra);
+    status(c)
+}

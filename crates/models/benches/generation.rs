@@ -1,0 +1,88 @@
+//! Criterion benches of SmolLM2 (f32) on the CPU backend: prefill and decode tokens/s at batch 1 and 8, and
+//! forward+backward tokens/s. `cargo xtask bench` runs them and writes the report.
+//!
+//! Throughput is reported per element = token, so criterion prints tokens/s directly.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use temper_models::{AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingParams, generate, load_model};
+
+const PROMPT_LEN: usize = 128;
+const DECODE_TOKENS: usize = 32;
+
+fn smollm2() -> PathBuf {
+    let home = std::env::var_os("TEMPER_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/temper"));
+    home.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+fn prompts(batch: usize, len: usize) -> Vec<Vec<u32>> {
+    (0..batch)
+        .map(|b| (0..len).map(|t| (100 + (b * 7919 + t * 104_729) % 40_000) as u32).collect())
+        .collect()
+}
+
+fn ids(rows: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
+    let flat: Vec<i64> = rows.iter().flatten().map(|&x| x as i64).collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), rows[0].len()]), device)
+}
+
+fn bench(c: &mut Criterion) {
+    let path = smollm2();
+    let device = Device::flex();
+    let model: Llama = match load_model(&path, &device) {
+        Ok(m) => m.model,
+        Err(e) => panic!("{e}: run `temper fetch smollm2` first"),
+    };
+    let mut g = c.benchmark_group("cpu");
+    g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
+
+    for batch in [1usize, 8] {
+        let p = prompts(batch, PROMPT_LEN);
+        g.throughput(Throughput::Elements((batch * PROMPT_LEN) as u64));
+        g.bench_with_input(BenchmarkId::new("prefill_tokens", batch), &p, |b, p| {
+            b.iter(|| {
+                let h = model.hidden(ids(p, &device), &AttentionInfo::full(p.len(), PROMPT_LEN), None);
+                let _ = h.into_data(); // sync
+            })
+        });
+    }
+    for batch in [1usize, 8] {
+        let p = prompts(batch, 16);
+        let config = GenerationConfig {
+            max_new_tokens: DECODE_TOKENS,
+            sampling: SamplingParams { temperature: 0.0, top_k: None, top_p: None },
+            ..GenerationConfig::default()
+        };
+        // Decode throughput: new tokens per second including the (short, 16-token) prefill.
+        g.throughput(Throughput::Elements((batch * DECODE_TOKENS) as u64));
+        g.bench_with_input(BenchmarkId::new("decode_tokens", batch), &p, |b, p| {
+            b.iter(|| generate(&model, p, &config, &device, None, |_, _| {}).expect("generate"))
+        });
+    }
+    {
+        let ad = device.clone().autodiff();
+        let train_model: Llama = load_model(&path, &ad).expect("load").model;
+        let (batch, len) = (4usize, 64usize);
+        let p = prompts(batch, len);
+        g.throughput(Throughput::Elements((batch * len) as u64));
+        g.bench_function("forward_backward_tokens/4x64", |b| {
+            b.iter(|| {
+                let logits = train_model.forward(ids(&p, &ad), &AttentionInfo::full(batch, len), None);
+                let targets = ids(&p, &ad);
+                let lp = temper_tensor_ops::token_logprobs(logits, targets);
+                let loss = lp.mean().neg();
+                let grads = loss.backward();
+                drop(grads);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
