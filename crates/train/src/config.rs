@@ -1,0 +1,184 @@
+//! Settings shared by every trainer (`[train]` in the TOML), and TOML loading with unknown fields rejected.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::schedule::Schedule;
+
+fn d_steps() -> usize {
+    100
+}
+fn d_batch() -> usize {
+    8
+}
+fn d_lr() -> f64 {
+    1e-5
+}
+fn d_beta1() -> f64 {
+    0.9
+}
+fn d_beta2() -> f64 {
+    0.999
+}
+fn d_eps() -> f64 {
+    1e-8
+}
+fn d_clip() -> Option<f64> {
+    Some(1.0)
+}
+fn d_save() -> usize {
+    50
+}
+fn d_keep() -> usize {
+    2
+}
+fn d_max_len() -> usize {
+    512
+}
+fn d_out() -> PathBuf {
+    PathBuf::from("runs/temper")
+}
+fn d_true() -> bool {
+    true
+}
+
+/// The optimisation loop's settings (HF `TrainingArguments` names where one exists).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Folder for checkpoints, `metrics.jsonl` and the final model.
+    #[serde(default = "d_out")]
+    pub output_dir: PathBuf,
+    /// Number of optimizer steps.
+    #[serde(default = "d_steps")]
+    pub steps: usize,
+    /// Examples (sequences, pairs or prompts) per optimizer step.
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Examples per forward pass; `batch_size / micro_batch_size` micro-batches are accumulated
+    /// (`gradient_accumulation_steps` in HF). Defaults to `batch_size` (no accumulation).
+    #[serde(default)]
+    pub micro_batch_size: Option<usize>,
+    /// Seed of data order, sampling and initialisation.
+    #[serde(default)]
+    pub seed: u64,
+    /// Peak learning rate (AdamW, [Loshchilov & Hutter 2019](https://arxiv.org/abs/1711.05101)).
+    #[serde(default = "d_lr")]
+    pub learning_rate: f64,
+    /// Decoupled weight decay (HF default 0).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// AdamW β1 (HF default 0.9).
+    #[serde(default = "d_beta1")]
+    pub adam_beta1: f64,
+    /// AdamW β2 (HF default 0.999).
+    #[serde(default = "d_beta2")]
+    pub adam_beta2: f64,
+    /// AdamW ε (HF default 1e-8).
+    #[serde(default = "d_eps")]
+    pub adam_epsilon: f64,
+    /// Linear warm-up steps.
+    #[serde(default)]
+    pub warmup_steps: usize,
+    /// Schedule after warm-up.
+    #[serde(default)]
+    pub lr_schedule: Schedule,
+    /// Global gradient-norm clip (HF default 1.0); `None` disables clipping.
+    #[serde(default = "d_clip")]
+    pub max_grad_norm: Option<f64>,
+    /// Save a checkpoint every this many steps (and at the end).
+    #[serde(default = "d_save")]
+    pub save_steps: usize,
+    /// Keep this many most recent checkpoints.
+    #[serde(default = "d_keep")]
+    pub save_total_limit: usize,
+    /// Evaluate every this many steps (0 = only at the start and the end).
+    #[serde(default)]
+    pub eval_steps: usize,
+    /// Truncate sequences to this many tokens.
+    #[serde(default = "d_max_len")]
+    pub max_length: usize,
+    /// Resume from the newest checkpoint in `output_dir` when there is one.
+    #[serde(default = "d_true")]
+    pub resume: bool,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        // Every field has a serde default, so the empty document always parses.
+        toml::from_str("").expect("every TrainSettings field has a default")
+    }
+}
+
+impl TrainSettings {
+    /// Examples per forward pass.
+    pub fn micro_batch(&self) -> usize {
+        self.micro_batch_size.unwrap_or(self.batch_size)
+    }
+
+    /// Cross-field checks.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.steps == 0 {
+            return Err("train.steps must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.micro_batch() == 0 {
+            return Err("train.batch_size and train.micro_batch_size must be at least 1".into());
+        }
+        if self.batch_size % self.micro_batch() != 0 {
+            return Err(format!(
+                "train.batch_size ({}) must be a multiple of train.micro_batch_size ({})",
+                self.batch_size,
+                self.micro_batch()
+            ));
+        }
+        if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
+            return Err(format!("train.learning_rate must be a finite number >= 0, got {}", self.learning_rate));
+        }
+        if let Some(c) = self.max_grad_norm
+            && !(c > 0.0)
+        {
+            return Err(format!("train.max_grad_norm must be positive, got {c}"));
+        }
+        if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
+            return Err("train.adam_beta1 and train.adam_beta2 must be in [0, 1)".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses a TOML config (unknown fields rejected by the types' `deny_unknown_fields`).
+pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_toml(&text, path)
+}
+
+/// Parses TOML text; `path` names it in errors.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| TrainError::Config {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_hf_and_unknown_fields_are_rejected() {
+        let s = TrainSettings::default();
+        assert_eq!((s.adam_beta1, s.adam_beta2, s.adam_epsilon, s.max_grad_norm), (0.9, 0.999, 1e-8, Some(1.0)));
+        assert_eq!(s.micro_batch(), 8);
+        let err = parse_toml::<TrainSettings>("steps = 3\nlearning_rat = 1.0\n", Path::new("x.toml"))
+            .expect_err("typo must be rejected");
+        assert!(err.to_string().contains("learning_rat"), "{err}");
+        let bad: TrainSettings = parse_toml("batch_size = 6\nmicro_batch_size = 4\n", Path::new("x.toml")).expect("parses");
+        assert!(bad.validate().expect_err("6 % 4").contains("multiple"));
+    }
+}

@@ -1,0 +1,30 @@
+//! `temper-train`: trainers that run Temper's objectives end to end on a Llama-family model.
+//!
+//! Every trainer shares [`Session`]: AdamW with warm-up and a schedule, exact gradient accumulation,
+//! global-norm clipping, non-finite checks, metrics as JSONL, and checkpoints (HF safetensors weights,
+//! optimizer state, data position) written atomically and resumed exactly. [`export_hf`] writes a model that
+//! Temper and transformers reload.
+
+mod atomic;
+mod batch;
+mod config;
+mod data;
+mod error;
+mod export;
+mod params;
+mod schedule;
+mod session;
+mod sft;
+
+pub use atomic::{atomic_dir, write_atomic};
+pub use batch::{PaddedBatch, TokenScores, Tokenized, int_tensor, mask_tensor, shift_mask, token_scores, tokenize_sft};
+pub use config::{TrainSettings, load_toml, parse_toml};
+pub use data::{
+    Cursor, PreferencePair, PromptExample, SftExample, parse_preference, parse_prompt, parse_sft, read_jsonl,
+};
+pub use error::{Result, TrainError};
+pub use export::{export_hf, hf_tensors};
+pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
+pub use schedule::{Schedule, lr_at};
+pub use session::{Metrics, Observer, Quiet, Session, StepReport, TrainerState, latest_checkpoint};
+pub use sft::{SftRunConfig, SftTrainer};

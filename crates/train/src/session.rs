@@ -1,0 +1,343 @@
+//! The loop every trainer shares: AdamW with warm-up + schedule, gradient accumulation, global-norm clipping,
+//! non-finite checks, metrics as JSONL, and checkpoints (weights as safetensors, optimizer, data position)
+//! written atomically and resumed exactly.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use temper_models::{Llama, load_hf_dir};
+
+use crate::atomic::{atomic_dir, write_atomic};
+use crate::config::TrainSettings;
+use crate::error::{Result, TrainError};
+use crate::export::{hf_tensors, safetensors_bytes};
+use crate::params::{add_grads, clip_grad_norm, stable_param_ids};
+use crate::schedule::lr_at;
+
+/// Named scalar metrics of one step.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// What one optimizer step did.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    /// 1-based step number after this update.
+    pub step: usize,
+    /// Total steps planned.
+    pub total_steps: usize,
+    /// Loss of the whole (accumulated) batch.
+    pub loss: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Wall time of the step in seconds.
+    pub seconds: f64,
+    /// Algorithm metrics (TRL's names), averaged over micro-batches.
+    pub metrics: Metrics,
+}
+
+/// Receives progress (the CLI draws a progress bar; tests collect reports).
+pub trait Observer {
+    /// Called after every optimizer step.
+    fn on_step(&mut self, report: &StepReport);
+    /// Free-form progress messages (evaluation results, checkpoints).
+    fn on_message(&mut self, _message: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn on_step(&mut self, _: &StepReport) {}
+}
+
+/// Saved next to the weights: everything else needed to continue exactly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerState {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// The run's seed (per-step randomness is derived from `seed` and `step`).
+    pub seed: u64,
+    /// The algorithm's own position (data cursor, CEM iteration, ...).
+    pub algorithm: serde_json::Value,
+}
+
+/// A model being trained, with its optimizer and bookkeeping.
+pub struct Session {
+    /// The policy, on an autodiff device.
+    pub model: Llama,
+    /// The device (with autodiff).
+    pub device: Device,
+    /// Loop settings.
+    pub settings: TrainSettings,
+    /// Optimizer steps done so far.
+    pub step: usize,
+    /// State the algorithm asked to restore (after a resume).
+    pub resumed_algorithm_state: Option<serde_json::Value>,
+    optim: ModuleOptimizer,
+    metrics_file: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn adamw(s: &TrainSettings) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(s.adam_beta1 as f32)
+        .with_beta_2(s.adam_beta2 as f32)
+        .with_epsilon(s.adam_epsilon as f32)
+        .with_weight_decay(s.weight_decay as f32)
+        .init()
+}
+
+/// The newest checkpoint folder in `output_dir`, if any.
+pub fn latest_checkpoint(output_dir: &Path) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(output_dir.join("latest")).ok()?;
+    let p = output_dir.join(name.trim());
+    p.join("trainer_state.json").is_file().then_some(p)
+}
+
+impl Session {
+    /// Starts from `model` (moved to `device`, which must have autodiff), or resumes from the newest checkpoint
+    /// in `settings.output_dir` when `settings.resume` is set and one exists.
+    pub fn start(model: Llama, device: &Device, settings: TrainSettings) -> Result<Self> {
+        settings.validate().map_err(|message| TrainError::Config {
+            path: PathBuf::from("[train]"),
+            message,
+        })?;
+        std::fs::create_dir_all(&settings.output_dir).map_err(io(&settings.output_dir))?;
+        let metrics_file = settings.output_dir.join("metrics.jsonl");
+        let mut session = Session {
+            model: stable_param_ids(model.fork(device)),
+            device: device.clone(),
+            step: 0,
+            resumed_algorithm_state: None,
+            optim: adamw(&settings),
+            metrics_file,
+            settings,
+        };
+        if session.settings.resume
+            && let Some(ckpt) = latest_checkpoint(&session.settings.output_dir)
+        {
+            session.load_checkpoint(&ckpt)?;
+        } else if session.metrics_file.exists() {
+            std::fs::remove_file(&session.metrics_file).map_err(io(&session.metrics_file))?;
+        }
+        Ok(session)
+    }
+
+    fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let state_path = dir.join("trainer_state.json");
+        let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+        let state: TrainerState = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+            path: dir.to_path_buf(),
+            message: format!("trainer_state.json: {e}"),
+        })?;
+        let model = load_hf_dir(dir, &self.device)?;
+        self.model = stable_param_ids(model);
+        let opt_path = dir.join("optimizer.bpk");
+        let bytes = std::fs::read(&opt_path).map_err(io(&opt_path))?;
+        let optim = adamw(&self.settings);
+        self.optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| TrainError::Checkpoint {
+                path: dir.to_path_buf(),
+                message: format!("optimizer.bpk: {e:?}"),
+            })?;
+        self.step = state.step;
+        self.resumed_algorithm_state = Some(state.algorithm);
+        // Drop metrics of steps after the checkpoint: they will be redone.
+        if let Ok(text) = std::fs::read_to_string(&self.metrics_file) {
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
+                        .is_some_and(|s| s as usize <= state.step)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            write_atomic(&self.metrics_file, kept.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// True while steps remain.
+    pub fn running(&self) -> bool {
+        self.step < self.settings.steps
+    }
+
+    /// Number of micro-batches per optimizer step.
+    pub fn accumulation(&self) -> usize {
+        self.settings.batch_size / self.settings.micro_batch()
+    }
+
+    /// One optimizer step. `micro(model, i)` returns the loss of micro-batch `i` of `accumulation()`,
+    /// **already scaled** so that the sum over micro-batches is the batch loss, plus its metrics.
+    pub fn step(
+        &mut self,
+        mut micro: impl FnMut(&Llama, usize) -> Result<(Tensor<1>, Metrics)>,
+        algorithm_state: impl FnOnce() -> serde_json::Value,
+    ) -> Result<StepReport> {
+        let t0 = Instant::now();
+        let n = self.accumulation();
+        let mut grads: Option<GradientsParams> = None;
+        let mut loss_sum = 0.0;
+        let mut metrics = Metrics::new();
+        for i in 0..n {
+            let (loss, m) = micro(&self.model, i)?;
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                let saved = self.save_checkpoint_named("last-good", algorithm_state())?;
+                return Err(TrainError::NonFinite {
+                    step: self.step + 1,
+                    value,
+                    checkpoint: Some(saved),
+                });
+            }
+            loss_sum += value;
+            for (k, v) in m {
+                *metrics.entry(k).or_insert(0.0) += v / n as f64;
+            }
+            let g = GradientsParams::from_grads(loss.backward(), &self.model);
+            match grads.as_mut() {
+                Some(acc) => add_grads(&self.model, acc, g),
+                None => grads = Some(g),
+            }
+        }
+        let mut grads = grads.unwrap_or_default();
+        let grad_norm = match self.settings.max_grad_norm {
+            Some(max) => clip_grad_norm(&self.model, &mut grads, max),
+            None => crate::params::grad_norm(&self.model, &grads),
+        };
+        if !grad_norm.is_finite() {
+            let saved = self.save_checkpoint_named("last-good", algorithm_state())?;
+            return Err(TrainError::NonFinite {
+                step: self.step + 1,
+                value: grad_norm,
+                checkpoint: Some(saved),
+            });
+        }
+        let s = &self.settings;
+        let lr = lr_at(s.lr_schedule, s.learning_rate, s.warmup_steps, self.step, s.steps);
+        // `Llama::clone` is shallow (tensors are shared handles); the optimizer returns the updated module.
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.step += 1;
+        let report = StepReport {
+            step: self.step,
+            total_steps: self.settings.steps,
+            loss: loss_sum,
+            learning_rate: lr,
+            grad_norm,
+            seconds: t0.elapsed().as_secs_f64(),
+            metrics,
+        };
+        self.log(&report)?;
+        Ok(report)
+    }
+
+    /// Appends a JSON line to `metrics.jsonl` (flushed, so a crash loses at most the current line).
+    pub fn log(&self, report: &StepReport) -> Result<()> {
+        let mut line = serde_json::json!({
+            "step": report.step,
+            "loss": report.loss,
+            "learning_rate": report.learning_rate,
+            "grad_norm": report.grad_norm,
+            "seconds": report.seconds,
+        });
+        if let Some(obj) = line.as_object_mut() {
+            for (k, v) in &report.metrics {
+                obj.insert(k.clone(), serde_json::json!(v));
+            }
+        }
+        self.log_value(&line)
+    }
+
+    /// Appends any JSON object to `metrics.jsonl` (evaluation results use `"eval/..."` keys).
+    pub fn log_value(&self, value: &serde_json::Value) -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.metrics_file)
+            .map_err(io(&self.metrics_file))?;
+        writeln!(f, "{value}").map_err(io(&self.metrics_file))?;
+        f.flush().map_err(io(&self.metrics_file))
+    }
+
+    /// Whether a checkpoint is due after the current step.
+    pub fn checkpoint_due(&self) -> bool {
+        self.step == self.settings.steps || (self.settings.save_steps > 0 && self.step % self.settings.save_steps == 0)
+    }
+
+    /// Writes `output_dir/checkpoint-<step>/` atomically and points `latest` at it; prunes old checkpoints.
+    pub fn save_checkpoint(&self, algorithm: serde_json::Value) -> Result<PathBuf> {
+        let name = format!("checkpoint-{}", self.step);
+        let dir = self.save_checkpoint_named(&name, algorithm)?;
+        write_atomic(&self.settings.output_dir.join("latest"), name.as_bytes())?;
+        self.prune_checkpoints()?;
+        Ok(dir)
+    }
+
+    fn save_checkpoint_named(&self, name: &str, algorithm: serde_json::Value) -> Result<PathBuf> {
+        let dir = self.settings.output_dir.join(name);
+        let weights = safetensors_bytes(&hf_tensors(&self.model)?)?;
+        let config = serde_json::to_vec_pretty(&self.model.config().to_hf_json()).map_err(|e| TrainError::Export(e.to_string()))?;
+        let optim = self.optim.into_bytes().map_err(|e| TrainError::Checkpoint {
+            path: dir.clone(),
+            message: format!("serialising the optimizer: {e:?}"),
+        })?;
+        let state = TrainerState {
+            step: self.step,
+            seed: self.settings.seed,
+            algorithm,
+        };
+        let state = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Export(e.to_string()))?;
+        atomic_dir(&dir, |tmp| {
+            write_atomic(&tmp.join("model.safetensors"), &weights)?;
+            write_atomic(&tmp.join("config.json"), &config)?;
+            write_atomic(&tmp.join("optimizer.bpk"), &optim)?;
+            write_atomic(&tmp.join("trainer_state.json"), &state)
+        })?;
+        Ok(dir)
+    }
+
+    fn prune_checkpoints(&self) -> Result<()> {
+        let dir = &self.settings.output_dir;
+        let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.strip_prefix("checkpoint-")?.parse::<usize>().ok().map(|s| (s, e.path()))
+            })
+            .collect();
+        steps.sort();
+        let keep = self.settings.save_total_limit.max(1);
+        if steps.len() > keep {
+            for (_, p) in &steps[..steps.len() - keep] {
+                std::fs::remove_dir_all(p).map_err(io(p))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Per-step RNG seed: the same step of a resumed run draws the same numbers.
+    pub fn step_seed(&self) -> u64 {
+        self.settings
+            .seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add(self.step as u64 + 1)
+    }
+}

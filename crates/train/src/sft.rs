@@ -1,0 +1,170 @@
+//! Supervised fine-tuning: masked NLL (or DFT) on completions / assistant turns, with exact gradient
+//! accumulation (each micro-batch is weighted by its share of the step's target tokens).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use temper_rl_objectives::{SftConfig, SftInputs, sft_loss};
+use temper_tokenizer::Tokenizer;
+
+use crate::batch::{PaddedBatch, Tokenized, mask_tensor, shift_mask, token_scores, tokenize_sft};
+use crate::config::TrainSettings;
+use crate::data::{Cursor, SftExample, parse_sft, read_jsonl};
+use crate::error::{Result, TrainError};
+use crate::session::{Metrics, Observer, Session};
+
+/// `temper sft --config FILE.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftRunConfig {
+    /// The model to start from (asset name, GGUF file or HF folder; resolved by the CLI).
+    pub model: String,
+    /// Device: cpu, wgpu, cuda.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Training JSONL.
+    pub train_file: PathBuf,
+    /// Held-out JSONL for `eval/loss`.
+    #[serde(default)]
+    pub eval_file: Option<PathBuf>,
+    /// Loop settings.
+    #[serde(default)]
+    pub train: TrainSettings,
+    /// Objective settings.
+    #[serde(default)]
+    pub sft: SftConfig,
+}
+
+pub(crate) fn default_device() -> String {
+    "cpu".into()
+}
+
+/// An SFT run over tokenised data.
+pub struct SftTrainer<'a> {
+    tok: &'a Tokenizer,
+    train: Vec<Tokenized>,
+    eval: Vec<Tokenized>,
+    cursor: Cursor,
+    config: SftConfig,
+    pad: u32,
+}
+
+impl<'a> SftTrainer<'a> {
+    /// Tokenises the data (errors name the file and line of a bad example).
+    pub fn new(
+        tok: &'a Tokenizer,
+        train: &[SftExample],
+        eval: &[SftExample],
+        config: SftConfig,
+        settings: &TrainSettings,
+    ) -> Result<Self> {
+        let eos = tok.eos_id().unwrap_or(0);
+        let pad = tok.pad_id().unwrap_or(eos);
+        let enc = |xs: &[SftExample]| -> Result<Vec<Tokenized>> {
+            xs.iter().map(|x| tokenize_sft(tok, x, eos, settings.max_length)).collect()
+        };
+        Ok(Self {
+            tok,
+            train: enc(train)?,
+            eval: enc(eval)?,
+            cursor: Cursor::new(train.len(), settings.seed),
+            config,
+            pad,
+        })
+    }
+
+    /// Reads the JSONL files named in a run config.
+    pub fn load_data(run: &SftRunConfig) -> Result<(Vec<SftExample>, Vec<SftExample>)> {
+        let train = read_jsonl(&run.train_file, parse_sft)?;
+        let eval = match &run.eval_file {
+            Some(p) => read_jsonl(p, parse_sft)?,
+            None => Vec::new(),
+        };
+        Ok((train, eval))
+    }
+
+    /// The tokenizer in use.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        self.tok
+    }
+
+    /// Mean NLL per target token over the held-out set (no gradients).
+    pub fn eval_loss(&self, session: &Session) -> Result<Option<f64>> {
+        if self.eval.is_empty() {
+            return Ok(None);
+        }
+        let model = burn::module::Module::valid(&session.model);
+        let device = session.device.clone().inner();
+        let (mut sum, mut n) = (0.0, 0usize);
+        for chunk in self.eval.chunks(session.settings.micro_batch()) {
+            let b = PaddedBatch::right_padded(chunk, self.pad);
+            let scores = token_scores(&model, &b.ids, &b.attention, false, 1.0, false, &device);
+            let mask = mask_tensor(&shift_mask(&b.loss_mask), &device);
+            let tokens = b.target_tokens();
+            let nll: f32 = (scores.logps * mask).sum().neg().into_scalar();
+            sum += f64::from(nll);
+            n += tokens;
+        }
+        Ok(Some(sum / n.max(1) as f64))
+    }
+
+    /// Runs until `session.settings.steps`, checkpointing as configured.
+    pub fn train(&mut self, session: &mut Session, observer: &mut dyn Observer) -> Result<()> {
+        if let Some(state) = session.resumed_algorithm_state.take() {
+            self.cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
+                path: session.settings.output_dir.clone(),
+                message: format!("SFT data cursor: {e}"),
+            })?;
+        }
+        if session.step == 0
+            && let Some(l) = self.eval_loss(session)?
+        {
+            session.log_value(&serde_json::json!({"step": 0, "eval/loss": l}))?;
+            observer.on_message(&format!("step 0: eval/loss {l:.4}"));
+        }
+        while session.running() {
+            let picked = self.cursor.take(session.settings.batch_size);
+            let micro = session.settings.micro_batch();
+            let batches: Vec<PaddedBatch> = picked
+                .chunks(micro)
+                .map(|idx| {
+                    let seqs: Vec<Tokenized> = idx.iter().map(|&i| self.train[i].clone()).collect();
+                    PaddedBatch::right_padded(&seqs, self.pad)
+                })
+                .collect();
+            let total_tokens: usize = batches.iter().map(PaddedBatch::target_tokens).sum();
+            let device = session.device.clone();
+            let config = self.config.clone();
+            let cursor = self.cursor.clone();
+            let report = session.step(
+                |model, i| {
+                    let b = &batches[i];
+                    let scores = token_scores(model, &b.ids, &b.attention, false, 1.0, true, &device);
+                    let mask = mask_tensor(&shift_mask(&b.loss_mask), &device);
+                    let mut inputs = SftInputs::new(scores.logps, mask);
+                    inputs.entropy = scores.entropy.map(|e| e.detach());
+                    let out = sft_loss(&config, inputs)?;
+                    // Weight by this micro-batch's share of target tokens: Σ_i loss_i = mean over the step.
+                    let share = b.target_tokens() as f64 / total_tokens.max(1) as f64;
+                    let mut m: Metrics = out.metrics;
+                    m.insert("num_tokens".into(), b.target_tokens() as f64 * batches.len() as f64);
+                    Ok((out.loss * share, m))
+                },
+                || serde_json::to_value(&cursor).unwrap_or_default(),
+            )?;
+            observer.on_step(&report);
+            let evaluate = session.settings.eval_steps > 0 && session.step % session.settings.eval_steps == 0
+                || session.step == session.settings.steps;
+            if evaluate && let Some(l) = self.eval_loss(session)? {
+                session.log_value(&serde_json::json!({"step": session.step, "eval/loss": l}))?;
+                observer.on_message(&format!("step {}: eval/loss {l:.4}", session.step));
+            }
+            if session.checkpoint_due() {
+                let state = serde_json::to_value(&self.cursor).unwrap_or_default();
+                let dir = session.save_checkpoint(state)?;
+                observer.on_message(&format!("saved {}", dir.display()));
+            }
+        }
+        Ok(())
+    }
+}
