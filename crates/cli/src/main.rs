@@ -1,6 +1,7 @@
 //! `temper`: the command-line front end (fetch assets, tokenize, generate, and more as crates land).
 
 mod progress;
+mod train;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,35 @@ enum Command {
     },
     /// Generate a continuation of a prompt.
     Generate(GenerateArgs),
+    /// Supervised fine-tuning from JSONL (prompt/completion, chat messages or text).
+    Sft(TrainArgs),
+    /// GRPO with rule rewards (defaults: SmolLM2 on the built-in arithmetic task).
+    Grpo(TrainArgs),
+    /// Write a model as HF safetensors + config.json (+ tokenizer.json when known).
+    Export {
+        /// An asset name, a GGUF file, an HF folder or a checkpoint folder.
+        #[arg(long)]
+        model: String,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// TOML config; every option has a default, so this may be omitted.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override `train.steps`.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Override `train.output_dir`.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// Override the device (cpu, wgpu, cuda[:N]).
+    #[arg(long)]
+    device: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -94,6 +124,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fetch { name, list } => fetch(name.as_deref(), list),
         Command::Tokenize { model, text, json } => tokenize(&model, &text, json),
         Command::Generate(args) => generate_cmd(&args),
+        Command::Sft(args) => train::sft(&args),
+        Command::Grpo(args) => train::grpo(&args),
+        Command::Export { model, out } => train::export(&model, &out),
     }
 }
 

@@ -38,3 +38,45 @@ impl temper_assets::Progress for Bar {
         }
     }
 }
+
+/// A training progress bar: step count, ETA, and the latest loss / reward / KL.
+pub struct TrainBar {
+    bar: ProgressBar,
+}
+
+impl TrainBar {
+    /// A bar for `total` optimizer steps, starting at `done`.
+    pub fn new(total: usize, done: usize) -> Self {
+        let bar = ProgressBar::new(total as u64).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, ETA {eta} | {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix("train");
+        bar.set_position(done as u64);
+        Self { bar }
+    }
+
+    /// Closes the bar.
+    pub fn finish(&self) {
+        self.bar.finish();
+    }
+}
+
+impl temper_train::Observer for TrainBar {
+    fn on_step(&mut self, r: &temper_train::StepReport) {
+        let mut msg = format!("loss {:.4}", r.loss);
+        for key in ["reward", "kl", "rewards/accuracies", "eval/loss"] {
+            if let Some(v) = r.metrics.get(key) {
+                msg.push_str(&format!(" {key} {v:.3}"));
+            }
+        }
+        msg.push_str(&format!(" | {:.1}s/step", r.seconds));
+        self.bar.set_position(r.step as u64);
+        self.bar.set_message(msg);
+    }
+
+    fn on_message(&mut self, message: &str) {
+        self.bar.println(message);
+    }
+}

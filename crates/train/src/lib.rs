@@ -11,7 +11,9 @@ mod config;
 mod data;
 mod error;
 mod export;
+mod grpo;
 mod params;
+mod rollout;
 mod schedule;
 mod session;
 mod sft;
@@ -28,3 +30,7 @@ pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
 pub use session::{Metrics, Observer, Quiet, Session, StepReport, TrainerState, latest_checkpoint};
 pub use sft::{SftRunConfig, SftTrainer};
+pub use grpo::{GrpoRunConfig, GrpoTrainer};
+pub use rollout::{
+    GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards, evaluate, rollout,
+};

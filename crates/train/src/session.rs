@@ -186,16 +186,20 @@ impl Session {
 
     /// One optimizer step. `micro(model, i)` returns the loss of micro-batch `i` of `accumulation()`,
     /// **already scaled** so that the sum over micro-batches is the batch loss, plus its metrics.
+    ///
+    /// `extra` metrics (rollout rewards, timings) are logged with the step. `algorithm_state` is saved in the
+    /// "last-good" checkpoint if the loss turns non-finite.
     pub fn step(
         &mut self,
         mut micro: impl FnMut(&Llama, usize) -> Result<(Tensor<1>, Metrics)>,
+        extra: Metrics,
         algorithm_state: impl FnOnce() -> serde_json::Value,
     ) -> Result<StepReport> {
         let t0 = Instant::now();
         let n = self.accumulation();
         let mut grads: Option<GradientsParams> = None;
         let mut loss_sum = 0.0;
-        let mut metrics = Metrics::new();
+        let mut metrics = extra;
         for i in 0..n {
             let (loss, m) = micro(&self.model, i)?;
             let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -209,7 +213,7 @@ impl Session {
             }
             loss_sum += value;
             for (k, v) in m {
-                *metrics.entry(k).or_insert(0.0) += v / n as f64;
+                *metrics.entry(k).or_insert(0.0) += v / n as f64; // micro-batch metrics: mean over micro-batches
             }
             let g = GradientsParams::from_grads(loss.backward(), &self.model);
             match grads.as_mut() {

@@ -150,6 +150,7 @@ impl<'a> SftTrainer<'a> {
                     m.insert("num_tokens".into(), b.target_tokens() as f64 * batches.len() as f64);
                     Ok((out.loss * share, m))
                 },
+                Metrics::new(),
                 || serde_json::to_value(&cursor).unwrap_or_default(),
             )?;
             observer.on_step(&report);

@@ -1,0 +1,563 @@
+//! Built-in verifiable tasks: a seeded arithmetic problem generator with a disjoint held-out split, prompt
+//! builders asking for the `<answer>N</answer>` format, and a GSM8K JSONL loader.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::answer::gsm8k_final_answer;
+use crate::error::{Result, RewardError};
+
+/// An arithmetic operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArithOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+}
+
+impl ArithOp {
+    /// The symbol used in questions.
+    pub fn symbol(self) -> char {
+        match self {
+            ArithOp::Add => '+',
+            ArithOp::Sub => '-',
+            ArithOp::Mul => '*',
+        }
+    }
+
+    fn apply(self, a: i64, b: i64) -> i64 {
+        match self {
+            ArithOp::Add => a + b,
+            ArithOp::Sub => a - b,
+            ArithOp::Mul => a * b,
+        }
+    }
+
+    fn code(self) -> u64 {
+        match self {
+            ArithOp::Add => 1,
+            ArithOp::Sub => 2,
+            ArithOp::Mul => 3,
+        }
+    }
+}
+
+/// Default number of digits: 2.
+fn two() -> u32 {
+    2
+}
+
+/// Default operations: all three.
+fn all_ops() -> Vec<ArithOp> {
+    vec![ArithOp::Add, ArithOp::Sub, ArithOp::Mul]
+}
+
+/// What problems the arithmetic task generates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArithmeticConfig {
+    /// Digits per operand, the difficulty knob (1..=9; 1 means 0..=9, d > 1 means exactly d digits). Default 2.
+    #[serde(default = "two")]
+    pub digits: u32,
+    /// Operations drawn uniformly. Default: add, sub, mul.
+    #[serde(default = "all_ops")]
+    pub ops: Vec<ArithOp>,
+    /// Whether subtraction may go below zero; when false the larger operand comes first. Default false.
+    #[serde(default)]
+    pub allow_negative: bool,
+}
+
+impl Default for ArithmeticConfig {
+    fn default() -> ArithmeticConfig {
+        ArithmeticConfig {
+            digits: two(),
+            ops: all_ops(),
+            allow_negative: false,
+        }
+    }
+}
+
+/// One arithmetic problem `a op b = answer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ArithmeticProblem {
+    /// Left operand.
+    pub a: i64,
+    /// The operation.
+    pub op: ArithOp,
+    /// Right operand.
+    pub b: i64,
+    /// `a op b`.
+    pub answer: i64,
+}
+
+impl ArithmeticProblem {
+    /// The question, e.g. `What is 23 + 58?`.
+    pub fn question(&self) -> String {
+        format!("What is {} {} {}?", self.a, self.op.symbol(), self.b)
+    }
+
+    /// The reference answer as text, e.g. `81`.
+    pub fn reference(&self) -> String {
+        self.answer.to_string()
+    }
+
+    /// Whether the problem belongs to the held-out split. The split is a fixed hash partition of the problem
+    /// space (about 1 in [`HELD_OUT_ONE_IN`]), independent of seeds and sizes, so no training stream can ever
+    /// produce a held-out problem.
+    pub fn is_held_out(&self) -> bool {
+        let key = (self.a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (self.b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            ^ self.op.code().wrapping_mul(0x1656_67B1_9E37_79F9);
+        SplitMix64::new(key)
+            .next_u64()
+            .is_multiple_of(HELD_OUT_ONE_IN)
+    }
+}
+
+impl fmt::Display for ArithmeticProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} = {}",
+            self.a,
+            self.op.symbol(),
+            self.b,
+            self.answer
+        )
+    }
+}
+
+/// About one problem in this many is held out.
+pub const HELD_OUT_ONE_IN: u64 = 10;
+
+/// Salt of the training stream of a seed.
+const TRAIN_STREAM: u64 = 0x7472_6169_6e00_0001;
+/// Salt of the held-out stream of a seed.
+const HELD_OUT_STREAM: u64 = 0x6865_6c64_6f75_7402;
+
+/// SplitMix64 (Steele et al. 2014): a tiny seeded generator whose output never changes with dependency versions.
+#[derive(Debug, Clone)]
+struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    fn new(seed: u64) -> SplitMix64 {
+        SplitMix64 { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi` (rejection sampling, no modulo bias).
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        let span = hi - lo + 1;
+        let zone = u64::MAX - u64::MAX % span;
+        loop {
+            let x = self.next_u64();
+            if x < zone {
+                return lo + x % span;
+            }
+        }
+    }
+}
+
+/// The seeded arithmetic task: a training stream and a held-out split that never overlap.
+///
+/// ```
+/// use temper_rewards::{ArithmeticConfig, ArithmeticTask};
+/// let task = ArithmeticTask::new(ArithmeticConfig::default(), 7)?;
+/// let train = task.train(100);
+/// let test = task.held_out(20)?;
+/// assert!(test.iter().all(|p| !train.contains(p)));
+/// assert_eq!(train, ArithmeticTask::new(ArithmeticConfig::default(), 7)?.train(100));
+/// # Ok::<(), temper_rewards::RewardError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ArithmeticTask {
+    config: ArithmeticConfig,
+    seed: u64,
+}
+
+impl ArithmeticTask {
+    /// Checks `config` (`digits` in 1..=9, at least one op) and keeps the seed.
+    pub fn new(config: ArithmeticConfig, seed: u64) -> Result<ArithmeticTask> {
+        if !(1..=9).contains(&config.digits) {
+            return Err(RewardError::InvalidConfig {
+                field: "digits".to_string(),
+                message: format!("must be in 1..=9, got {}", config.digits),
+            });
+        }
+        if config.ops.is_empty() {
+            return Err(RewardError::InvalidConfig {
+                field: "ops".to_string(),
+                message: "is empty".to_string(),
+            });
+        }
+        Ok(ArithmeticTask { config, seed })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &ArithmeticConfig {
+        &self.config
+    }
+
+    /// The first `n` problems of the training stream (drawn with replacement, never held out).
+    pub fn train(&self, n: usize) -> Vec<ArithmeticProblem> {
+        let mut rng = SplitMix64::new(self.seed ^ TRAIN_STREAM);
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let p = self.draw(&mut rng);
+            if !p.is_held_out() {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// `n` distinct held-out problems from their own seed stream. Errors when the problem space has fewer than
+    /// `n` held-out problems to find (e.g. one digit and one op).
+    pub fn held_out(&self, n: usize) -> Result<Vec<ArithmeticProblem>> {
+        let mut rng = SplitMix64::new(self.seed ^ HELD_OUT_STREAM);
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(n);
+        let budget = 10_000 + 1_000 * n;
+        for _ in 0..budget {
+            if out.len() == n {
+                break;
+            }
+            let p = self.draw(&mut rng);
+            if p.is_held_out() && seen.insert(p) {
+                out.push(p);
+            }
+        }
+        if out.len() < n {
+            return Err(RewardError::InvalidInput {
+                what: "ArithmeticTask::held_out",
+                message: format!(
+                    "found only {} distinct held-out problems with {} digit(s) and ops {:?}, asked for {n}",
+                    out.len(),
+                    self.config.digits,
+                    self.config.ops
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One problem from `rng`.
+    fn draw(&self, rng: &mut SplitMix64) -> ArithmeticProblem {
+        let d = self.config.digits;
+        let (lo, hi) = if d == 1 {
+            (0, 9)
+        } else {
+            (10u64.pow(d - 1), 10u64.pow(d) - 1)
+        };
+        let op = self.config.ops[rng.range(0, self.config.ops.len() as u64 - 1) as usize];
+        // Operands are below 10^9, so they and their products fit in i64.
+        let mut a = rng.range(lo, hi) as i64;
+        let mut b = rng.range(lo, hi) as i64;
+        if op == ArithOp::Sub && !self.config.allow_negative && a < b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        ArithmeticProblem {
+            a,
+            op,
+            b,
+            answer: op.apply(a, b),
+        }
+    }
+}
+
+/// One chat message, shaped like the tokenizer crate's `ChatMessage` (`role`, `content`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// Builds prompts that ask for the `<answer>N</answer>` format the accuracy rewards read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerPrompt {
+    /// Also ask for the reasoning inside `<think>…</think>` (the seed's [`THINK_ANSWER_FORMAT`](crate::THINK_ANSWER_FORMAT)).
+    pub think: bool,
+}
+
+impl Default for AnswerPrompt {
+    fn default() -> AnswerPrompt {
+        AnswerPrompt { think: true }
+    }
+}
+
+impl AnswerPrompt {
+    /// The format instruction.
+    pub fn instruction(&self) -> &'static str {
+        if self.think {
+            "Think step by step inside <think> </think> tags, then give only the final answer inside \
+             <answer> </answer> tags, for example: <think>reasoning</think> <answer>42</answer>"
+        } else {
+            "Give only the final answer inside <answer> </answer> tags, for example: <answer>42</answer>"
+        }
+    }
+
+    /// A plain-text prompt: the instruction, the question, and an open `Answer:` line.
+    pub fn plain(&self, question: &str) -> String {
+        format!(
+            "{}\n\nQuestion: {}\nAnswer: ",
+            self.instruction(),
+            question.trim()
+        )
+    }
+
+    /// A chat prompt: the instruction as the system message, the question as the user message.
+    pub fn chat(&self, question: &str) -> Vec<ChatMessage> {
+        vec![
+            ChatMessage {
+                role: "system".to_string(),
+                content: self.instruction().to_string(),
+            },
+            ChatMessage {
+                role: "user".to_string(),
+                content: question.trim().to_string(),
+            },
+        ]
+    }
+}
+
+/// One GSM8K problem (Cobbe et al. 2021, <https://arxiv.org/abs/2110.14168>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gsm8kExample {
+    /// The word problem.
+    pub question: String,
+    /// The worked solution as in the file, ending in `#### N`.
+    pub solution: String,
+    /// The final answer `N`, cleaned by [`gsm8k_final_answer`].
+    pub answer: String,
+}
+
+/// A GSM8K JSONL line; other keys are ignored.
+#[derive(Deserialize)]
+struct Gsm8kLine {
+    question: String,
+    answer: String,
+}
+
+/// Reads a GSM8K JSONL file (`{"question": ..., "answer": "... #### N"}` per line; blank lines skipped).
+pub fn load_gsm8k(path: &Path) -> Result<Vec<Gsm8kExample>> {
+    let file = std::fs::File::open(path).map_err(|source| RewardError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_gsm8k(std::io::BufReader::new(file), path)
+}
+
+/// Reads GSM8K JSONL from `reader`; `path` names the source in errors (`path:line: message`).
+pub fn read_gsm8k<R: BufRead>(reader: R, path: &Path) -> Result<Vec<Gsm8kExample>> {
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.map_err(|source| RewardError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let data = |message: String| RewardError::Data {
+            path: path.to_path_buf(),
+            line: line_no,
+            message,
+        };
+        let raw: Gsm8kLine = serde_json::from_str(&line).map_err(|e| data(e.to_string()))?;
+        let answer = gsm8k_final_answer(&raw.answer)
+            .ok_or_else(|| data("field `answer` has no `#### N` final answer".to_string()))?;
+        out.push(Gsm8kExample {
+            question: raw.question,
+            solution: raw.answer,
+            answer,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_is_deterministic_and_seed_dependent() -> Result<()> {
+        let task = ArithmeticTask::new(ArithmeticConfig::default(), 42)?;
+        assert_eq!(task.train(50), task.train(50));
+        assert_eq!(task.train(50)[..20], task.train(20)[..]);
+        assert_eq!(task.held_out(30)?, task.held_out(30)?);
+        let other = ArithmeticTask::new(ArithmeticConfig::default(), 43)?;
+        assert_ne!(task.train(50), other.train(50));
+        Ok(())
+    }
+
+    #[test]
+    fn problems_respect_the_config() -> Result<()> {
+        for digits in 1..=4u32 {
+            for allow_negative in [false, true] {
+                let config = ArithmeticConfig {
+                    digits,
+                    ops: all_ops(),
+                    allow_negative,
+                };
+                let task = ArithmeticTask::new(config, u64::from(digits))?;
+                let (lo, hi) = if digits == 1 {
+                    (0, 9)
+                } else {
+                    (10i64.pow(digits - 1), 10i64.pow(digits) - 1)
+                };
+                let mut ops = HashSet::new();
+                for p in task.train(300) {
+                    assert!(
+                        (lo..=hi).contains(&p.a) && (lo..=hi).contains(&p.b),
+                        "{p} with {digits} digits"
+                    );
+                    assert_eq!(p.answer, p.op.apply(p.a, p.b));
+                    assert!(allow_negative || p.answer >= 0, "{p}");
+                    assert_eq!(
+                        p.question(),
+                        format!("What is {} {} {}?", p.a, p.op.symbol(), p.b)
+                    );
+                    ops.insert(p.op);
+                }
+                assert_eq!(ops.len(), 3, "all ops drawn with {digits} digits");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn splits_are_disjoint_and_held_out_is_distinct() -> Result<()> {
+        for (digits, n_test) in [(1, 20), (2, 200), (3, 500)] {
+            let config = ArithmeticConfig {
+                digits,
+                ..ArithmeticConfig::default()
+            };
+            for seed in [0, 1, 2] {
+                let task = ArithmeticTask::new(config.clone(), seed)?;
+                let train: HashSet<_> = task.train(5_000).into_iter().collect();
+                let test = task.held_out(n_test)?;
+                assert_eq!(
+                    test.iter().collect::<HashSet<_>>().len(),
+                    n_test,
+                    "held-out has duplicates"
+                );
+                assert!(
+                    test.iter().all(|p| !train.contains(p)),
+                    "overlap with {digits} digits, seed {seed}"
+                );
+                assert!(test.iter().all(ArithmeticProblem::is_held_out));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn held_out_fraction_is_about_one_in_ten() -> Result<()> {
+        let task = ArithmeticTask::new(
+            ArithmeticConfig {
+                digits: 3,
+                ..ArithmeticConfig::default()
+            },
+            5,
+        )?;
+        let mut rng = SplitMix64::new(99);
+        let n = 20_000;
+        let held = (0..n).filter(|_| task.draw(&mut rng).is_held_out()).count();
+        let frac = held as f64 / n as f64;
+        assert!((frac - 0.1).abs() < 0.01, "held-out fraction {frac}");
+        Ok(())
+    }
+
+    #[test]
+    fn too_small_a_space_is_an_error() -> Result<()> {
+        let config = ArithmeticConfig {
+            digits: 1,
+            ops: vec![ArithOp::Add],
+            allow_negative: false,
+        };
+        let err = ArithmeticTask::new(config, 0)?
+            .held_out(60)
+            .expect_err("at most 100 add problems exist");
+        assert!(
+            err.to_string()
+                .starts_with("ArithmeticTask::held_out: found only "),
+            "{err}"
+        );
+        let bad = ArithmeticConfig {
+            digits: 10,
+            ..ArithmeticConfig::default()
+        };
+        assert_eq!(
+            ArithmeticTask::new(bad, 0)
+                .expect_err("10 digits")
+                .to_string(),
+            "field `digits`: must be in 1..=9, got 10"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn prompts_ask_for_the_answer_tag() {
+        let p = AnswerPrompt::default();
+        let plain = p.plain("What is 2 + 3?");
+        assert!(
+            plain.contains("<answer>")
+                && plain.contains("<think>")
+                && plain.contains("Question: What is 2 + 3?")
+        );
+        let chat = AnswerPrompt { think: false }.chat(" What is 2 + 3? ");
+        assert_eq!(chat.len(), 2);
+        assert_eq!(
+            (chat[0].role.as_str(), chat[1].role.as_str()),
+            ("system", "user")
+        );
+        assert_eq!(chat[1].content, "What is 2 + 3?");
+        assert!(!chat[0].content.contains("<think>"));
+    }
+
+    #[test]
+    fn gsm8k_errors_name_file_and_line() {
+        let path = Path::new("gsm8k_test.jsonl");
+        let cases: &[(&str, &str)] = &[
+            (
+                "{\"question\":\"q\",\"answer\":\"a #### 1\"}\n{\"question\":\"q\"}\n",
+                "gsm8k_test.jsonl:2: missing field `answer`",
+            ),
+            ("\n\n{not json}\n", "gsm8k_test.jsonl:3: "),
+            (
+                "{\"question\":\"q\",\"answer\":\"no marker\"}\n",
+                "gsm8k_test.jsonl:1: field `answer` has no `#### N`",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = read_gsm8k(text.as_bytes(), path).expect_err("malformed");
+            assert!(err.to_string().starts_with(want), "{err} vs {want}");
+        }
+        let err = load_gsm8k(Path::new("/nonexistent/gsm8k.jsonl")).expect_err("missing file");
+        assert!(
+            err.to_string().starts_with("/nonexistent/gsm8k.jsonl: "),
+            "{err}"
+        );
+    }
+}

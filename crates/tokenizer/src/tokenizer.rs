@@ -1,0 +1,410 @@
+//! `Tokenizer`: a `tokenizers::Tokenizer` built from GGUF metadata or a tokenizer.json, with special-token ids and the chat template.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value as Json, json};
+use temper_gguf::{GgufFile, GgufValue};
+
+use crate::{ChatMessage, ChatTemplate, TokenizerError};
+
+/// GGUF `tokenizer.ggml.token_type` of control (special) tokens.
+const TOKEN_TYPE_CONTROL: i64 = 3;
+/// GGUF `tokenizer.ggml.token_type` of user-defined (added, not special) tokens.
+const TOKEN_TYPE_USER_DEFINED: i64 = 4;
+
+/// The `tokenizer.ggml.pre` values whose pre-tokenizer is "split each `\p{N}`, then GPT-2 byte level".
+const DIGIT_SPLIT_PRE: [&str; 1] = ["smollm"];
+/// The `tokenizer.ggml.pre` values whose pre-tokenizer is plain GPT-2 byte level.
+const GPT2_PRE: [&str; 2] = ["gpt-2", "default"];
+
+/// A text tokenizer with its special tokens and (optional) chat template.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    pad: Option<u32>,
+    chat_template: Option<ChatTemplate>,
+}
+
+impl Tokenizer {
+    /// Builds the byte-level BPE tokenizer described by a GGUF file's `tokenizer.ggml.*` keys.
+    ///
+    /// Supports `tokenizer.ggml.model = "gpt2"` with `tokenizer.ggml.pre` = `"smollm"` (each numeric
+    /// character split on its own, then the GPT-2 byte-level regex, as SmolLM2's tokenizer.json does)
+    /// or `"gpt-2"`/`"default"` (byte level only). Control tokens (type 3) become special added tokens,
+    /// user-defined ones (type 4) added tokens; bytes with no token are dropped, like the reference.
+    pub fn from_gguf(gguf: &GgufFile) -> Result<Tokenizer, TokenizerError> {
+        let path = gguf.path().to_path_buf();
+        let model = gguf.get_str("tokenizer.ggml.model")?;
+        if model != "gpt2" {
+            return Err(TokenizerError::Unsupported {
+                path,
+                key: "tokenizer.ggml.model",
+                value: model.into(),
+                supported: "\"gpt2\" (byte-level BPE)",
+            });
+        }
+        let pre = gguf
+            .get("tokenizer.ggml.pre")
+            .and_then(GgufValue::as_str)
+            .unwrap_or("default");
+        let digits_first = if DIGIT_SPLIT_PRE.contains(&pre) {
+            true
+        } else if GPT2_PRE.contains(&pre) {
+            false
+        } else {
+            return Err(TokenizerError::Unsupported {
+                path,
+                key: "tokenizer.ggml.pre",
+                value: pre.into(),
+                supported: "\"smollm\", \"gpt-2\", \"default\"",
+            });
+        };
+
+        let bad = |key: &'static str, index: usize, reason: String| TokenizerError::BadGgufVocab {
+            path: path.clone(),
+            key,
+            index,
+            reason,
+        };
+        let tokens = gguf.get_array("tokenizer.ggml.tokens")?;
+        let mut vocab = serde_json::Map::with_capacity(tokens.len());
+        let mut names = Vec::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            let name = t.as_str().ok_or_else(|| {
+                bad(
+                    "tokenizer.ggml.tokens",
+                    i,
+                    format!("is a {}, expected a string", t.type_name()),
+                )
+            })?;
+            if vocab.insert(name.to_string(), json!(i)).is_some() {
+                return Err(bad(
+                    "tokenizer.ggml.tokens",
+                    i,
+                    format!("duplicate token {name:?}"),
+                ));
+            }
+            names.push(name);
+        }
+        let merges = gguf.get_array("tokenizer.ggml.merges")?;
+        let mut merge_pairs = Vec::with_capacity(merges.len());
+        for (i, m) in merges.iter().enumerate() {
+            let pair = m
+                .as_str()
+                .and_then(|s| s.split_once(' '))
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains(' '));
+            let (a, b) = pair.ok_or_else(|| {
+                let shown = m
+                    .as_str()
+                    .map_or_else(|| format!("a {}", m.type_name()), |s| format!("{s:?}"));
+                bad(
+                    "tokenizer.ggml.merges",
+                    i,
+                    format!("{shown} is not two tokens separated by one space"),
+                )
+            })?;
+            merge_pairs.push(json!([a, b]));
+        }
+        let mut added = Vec::new();
+        if let Some(types) = gguf.get("tokenizer.ggml.token_type") {
+            let types = types.as_array().ok_or_else(|| {
+                bad(
+                    "tokenizer.ggml.token_type",
+                    0,
+                    format!("is a {}, expected an array", types.type_name()),
+                )
+            })?;
+            if types.len() != tokens.len() {
+                return Err(bad(
+                    "tokenizer.ggml.token_type",
+                    types.len(),
+                    format!("has {} entries for {} tokens", types.len(), tokens.len()),
+                ));
+            }
+            for (i, ty) in types.iter().enumerate() {
+                let ty = ty.as_i64().ok_or_else(|| {
+                    bad(
+                        "tokenizer.ggml.token_type",
+                        i,
+                        format!("is a {}, expected an integer", ty.type_name()),
+                    )
+                })?;
+                if ty == TOKEN_TYPE_CONTROL || ty == TOKEN_TYPE_USER_DEFINED {
+                    added.push(json!({
+                        "id": i, "content": names[i], "single_word": false, "lstrip": false, "rstrip": false,
+                        "normalized": false, "special": ty == TOKEN_TYPE_CONTROL,
+                    }));
+                }
+            }
+        }
+        let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+        let pre_tokenizer = if digits_first {
+            json!({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level]})
+        } else {
+            byte_level
+        };
+        let spec = json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": added,
+            "normalizer": null,
+            "pre_tokenizer": pre_tokenizer,
+            "post_processor": null,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+            "model": {
+                "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                "vocab": vocab, "merges": merge_pairs,
+            },
+        });
+        let inner: tokenizers::Tokenizer =
+            spec.to_string()
+                .parse()
+                .map_err(|e: tokenizers::Error| TokenizerError::Build {
+                    origin: path.clone(),
+                    reason: e.to_string(),
+                })?;
+
+        let id = |key: &'static str| -> Result<Option<u32>, TokenizerError> {
+            if gguf.get(key).is_none() {
+                return Ok(None);
+            }
+            let v = gguf.get_u64(key)?;
+            match u32::try_from(v)
+                .ok()
+                .filter(|&v| (v as usize) < names.len())
+            {
+                Some(v) => Ok(Some(v)),
+                None => Err(TokenizerError::BadSpecialToken {
+                    path: path.clone(),
+                    key,
+                    id: v,
+                    vocab_size: names.len(),
+                }),
+            }
+        };
+        let (bos, eos, pad) = (
+            id("tokenizer.ggml.bos_token_id")?,
+            id("tokenizer.ggml.eos_token_id")?,
+            id("tokenizer.ggml.padding_token_id")?,
+        );
+        let chat_template = match gguf.get("tokenizer.chat_template") {
+            None => None,
+            Some(_) => {
+                let source = gguf.get_str("tokenizer.chat_template")?;
+                let token = |id: Option<u32>| id.map_or("", |i| names[i as usize]);
+                Some(ChatTemplate::new(source, token(bos), token(eos))?)
+            }
+        };
+        Ok(Tokenizer {
+            inner,
+            bos,
+            eos,
+            pad,
+            chat_template,
+        })
+    }
+
+    /// Loads a HF `tokenizer.json`. When a `tokenizer_config.json` sits beside it, its `bos_token`,
+    /// `eos_token`, `pad_token` and `chat_template` are used; a `chat_template.jinja` beside it
+    /// takes precedence over the config's template (as in transformers 5).
+    pub fn from_file(tokenizer_json: &Path) -> Result<Tokenizer, TokenizerError> {
+        let inner = tokenizers::Tokenizer::from_file(tokenizer_json).map_err(|e| {
+            if !tokenizer_json.exists() {
+                TokenizerError::Io {
+                    path: tokenizer_json.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                }
+            } else {
+                TokenizerError::Build {
+                    origin: tokenizer_json.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            }
+        })?;
+        let dir = tokenizer_json.parent().unwrap_or(Path::new("."));
+        let config_path = dir.join("tokenizer_config.json");
+        let config = if config_path.exists() {
+            Some(read_json(&config_path)?)
+        } else {
+            None
+        };
+        let special = |field: &str| -> Result<Option<(String, u32)>, TokenizerError> {
+            let Some(value) = config.as_ref().and_then(|c| c.get(field)) else {
+                return Ok(None);
+            };
+            let content = match value {
+                Json::Null => return Ok(None),
+                Json::String(s) => s.as_str(),
+                Json::Object(o) => o.get("content").and_then(Json::as_str).unwrap_or_default(),
+                _ => "",
+            };
+            match inner.token_to_id(content) {
+                Some(id) => Ok(Some((content.to_string(), id))),
+                None => Err(TokenizerError::Config {
+                    path: config_path.clone(),
+                    reason: format!(
+                        "{field} {value} is not a token of {}",
+                        tokenizer_json.display()
+                    ),
+                }),
+            }
+        };
+        let (bos, eos, pad) = (
+            special("bos_token")?,
+            special("eos_token")?,
+            special("pad_token")?,
+        );
+
+        let jinja_path = dir.join("chat_template.jinja");
+        let source = if jinja_path.exists() {
+            Some(
+                std::fs::read_to_string(&jinja_path).map_err(|source| TokenizerError::Io {
+                    path: jinja_path,
+                    source,
+                })?,
+            )
+        } else {
+            match config.as_ref().and_then(|c| c.get("chat_template")) {
+                None | Some(Json::Null) => None,
+                Some(Json::String(s)) => Some(s.clone()),
+                Some(Json::Array(named)) => named_template(named, &config_path)?,
+                Some(other) => {
+                    return Err(TokenizerError::Config {
+                        path: config_path,
+                        reason: format!(
+                            "chat_template is {other}, expected a string or a list of {{name, template}}"
+                        ),
+                    });
+                }
+            }
+        };
+        let name = |t: &Option<(String, u32)>| t.as_ref().map_or(String::new(), |(s, _)| s.clone());
+        let chat_template = match source {
+            Some(src) => Some(ChatTemplate::new(&src, &name(&bos), &name(&eos))?),
+            None => None,
+        };
+        Ok(Tokenizer {
+            inner,
+            bos: bos.map(|(_, id)| id),
+            eos: eos.map(|(_, id)| id),
+            pad: pad.map(|(_, id)| id),
+            chat_template,
+        })
+    }
+
+    /// Token ids of `text`. No BOS/EOS is added; special tokens written in the text (`<|im_start|>`) are matched.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let encoding = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| TokenizerError::Encode {
+                text_start: text.chars().take(40).collect(),
+                reason: e.to_string(),
+            })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The text of `ids`; with `skip_special` the special tokens (BOS, EOS, control tokens) are left out.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizerError> {
+        let vocab_size = self.vocab_size();
+        if let Some((position, &id)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, id)| **id as usize >= vocab_size)
+        {
+            return Err(TokenizerError::UnknownId {
+                id,
+                position,
+                vocab_size,
+            });
+        }
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|e| TokenizerError::Decode {
+                reason: e.to_string(),
+            })
+    }
+
+    /// The beginning-of-sequence token id, if any.
+    pub fn bos_id(&self) -> Option<u32> {
+        self.bos
+    }
+
+    /// The end-of-sequence token id, if any.
+    pub fn eos_id(&self) -> Option<u32> {
+        self.eos
+    }
+
+    /// The padding token id, if any.
+    pub fn pad_id(&self) -> Option<u32> {
+        self.pad
+    }
+
+    /// Number of token ids, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The id of a token given by its (byte-level) string, e.g. `"<|im_end|>"` or `"Ġworld"`.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The (byte-level) string of a token id.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The wrapped `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
+    /// The chat template, if the tokenizer has one.
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat_template.as_ref()
+    }
+
+    /// Renders `messages` with the chat template (see [`ChatTemplate::render`]).
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, TokenizerError> {
+        self.chat_template
+            .as_ref()
+            .ok_or(TokenizerError::NoChatTemplate)?
+            .render(messages, add_generation_prompt)
+    }
+}
+
+fn read_json(path: &PathBuf) -> Result<Json, TokenizerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TokenizerError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| TokenizerError::Config {
+        path: path.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// The `default` entry of a `[{name, template}]` chat_template list.
+fn named_template(named: &[Json], path: &Path) -> Result<Option<String>, TokenizerError> {
+    for entry in named {
+        if entry.get("name").and_then(Json::as_str) == Some("default") {
+            return match entry.get("template").and_then(Json::as_str) {
+                Some(t) => Ok(Some(t.to_string())),
+                None => Err(TokenizerError::Config {
+                    path: path.to_path_buf(),
+                    reason: "chat_template entry \"default\" has no string \"template\"".into(),
+                }),
+            };
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,442 @@
+//! On-line RL plumbing shared by GRPO, RLOO, PPO and CEM: prompt sources (built-in arithmetic task, JSONL,
+//! GSM8K), chat rendering, batched rollouts from the generator (its log-probs kept as the old policy's),
+//! reward scoring, and the scoring forward over `left-padded prompt + right-padded completion`.
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use temper_models::{CausalLm, GenerationConfig, Llama, SamplingParams, generate};
+use temper_rewards::{AnswerPrompt, ArithmeticConfig, ArithmeticTask, RewardInput, RewardSpec, WeightedSum};
+use temper_tokenizer::{ChatMessage, Tokenizer};
+
+use crate::batch::token_scores;
+use crate::data::{PromptExample, parse_prompt, read_jsonl};
+use crate::error::{Result, TrainError};
+
+/// Where prompts come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskSpec {
+    /// The built-in seeded arithmetic task with a disjoint held-out split.
+    Arithmetic {
+        /// Problem generator settings (digits, operations).
+        #[serde(default)]
+        config: ArithmeticConfig,
+        /// Number of training problems.
+        #[serde(default = "d_train_n")]
+        train_size: usize,
+        /// Number of held-out problems.
+        #[serde(default = "d_eval_n")]
+        eval_size: usize,
+        /// Ask for `<think>` reasoning before the answer.
+        #[serde(default)]
+        think: bool,
+        /// Text the assistant turn starts with (the completion continues it; rewards see both). The default
+        /// `<answer>` primes a small model into the rewarded format.
+        #[serde(default = "d_answer_prefill")]
+        prefill: String,
+    },
+    /// JSONL prompts with `prompt` (or `question`) and an optional `answer`.
+    Jsonl {
+        /// Training prompts.
+        train_file: PathBuf,
+        /// Held-out prompts.
+        #[serde(default)]
+        eval_file: Option<PathBuf>,
+        /// Text the assistant turn starts with (default none).
+        #[serde(default)]
+        prefill: String,
+    },
+}
+
+fn d_answer_prefill() -> String {
+    "<answer>".into()
+}
+
+fn d_train_n() -> usize {
+    2000
+}
+fn d_eval_n() -> usize {
+    64
+}
+
+impl Default for TaskSpec {
+    fn default() -> Self {
+        TaskSpec::Arithmetic {
+            config: ArithmeticConfig::default(),
+            train_size: d_train_n(),
+            eval_size: d_eval_n(),
+            think: false,
+            prefill: d_answer_prefill(),
+        }
+    }
+}
+
+/// Sampling settings for rollouts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSettings {
+    /// New tokens per completion (TRL `max_completion_length`).
+    #[serde(default = "d_max_new")]
+    pub max_new_tokens: usize,
+    /// Sampling temperature (TRL default 1.0).
+    #[serde(default = "d_temp")]
+    pub temperature: f64,
+    /// Optional top-k.
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    /// Optional top-p.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Render prompts with the model's chat template (instruction as the system message).
+    #[serde(default = "d_true")]
+    pub chat: bool,
+}
+
+fn d_max_new() -> usize {
+    64
+}
+fn d_temp() -> f64 {
+    1.0
+}
+fn d_true() -> bool {
+    true
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: d_max_new(),
+            temperature: d_temp(),
+            top_k: None,
+            top_p: None,
+            chat: true,
+        }
+    }
+}
+
+/// The seed's GRPO-zero rewards: answer accuracy (numeric) + a small format bonus.
+pub fn default_rewards() -> Vec<RewardSpec> {
+    vec![
+        RewardSpec::AnswerAccuracy {
+            weight: 1.0,
+            mode: Default::default(),
+        },
+        RewardSpec::Format {
+            weight: 0.2,
+            regex: r"^\s*<answer>\s*-?[0-9][0-9,\.]*\s*</answer>\s*$".into(),
+            dot_all: true,
+        },
+    ]
+}
+
+/// A prompt ready for generation.
+#[derive(Clone, Debug)]
+pub struct RenderedPrompt {
+    /// The exact text given to the tokenizer.
+    pub text: String,
+    /// Its token ids.
+    pub ids: Vec<u32>,
+    /// Reference answer for rewards.
+    pub reference: Option<String>,
+    /// The start of the assistant turn already in `text`; rewards see `prefill + completion`.
+    pub prefill: String,
+}
+
+/// Training and held-out prompts, rendered and tokenised.
+pub struct PromptSet {
+    /// Training prompts.
+    pub train: Vec<RenderedPrompt>,
+    /// Held-out prompts.
+    pub eval: Vec<RenderedPrompt>,
+}
+
+fn render_one(tok: &Tokenizer, question: &str, instruction: Option<&str>, chat: bool) -> Result<String> {
+    if !chat {
+        return Ok(match instruction {
+            Some(i) => format!("{i}\n\nQuestion: {}\nAnswer: ", question.trim()),
+            None => question.to_string(),
+        });
+    }
+    let t = tok
+        .chat_template()
+        .ok_or_else(|| TrainError::Reward("generation.chat = true needs a model with a chat template".into()))?;
+    let mut messages = Vec::new();
+    if let Some(i) = instruction {
+        messages.push(ChatMessage {
+            role: "system".into(),
+            content: i.into(),
+        });
+    }
+    messages.push(ChatMessage {
+        role: "user".into(),
+        content: question.trim().into(),
+    });
+    Ok(t.render(&messages, true)?)
+}
+
+impl PromptSet {
+    /// Builds the prompts of a task.
+    pub fn build(task: &TaskSpec, tok: &Tokenizer, chat: bool, seed: u64) -> Result<Self> {
+        let (train, eval, instruction, prefill): (Vec<PromptExample>, Vec<PromptExample>, Option<String>, &str) = match task {
+            TaskSpec::Arithmetic {
+                config,
+                train_size,
+                eval_size,
+                think,
+                prefill,
+            } => {
+                let t = ArithmeticTask::new(config.clone(), seed).map_err(|e| TrainError::Config {
+                    path: PathBuf::from("[task]"),
+                    message: e.to_string(),
+                })?;
+                let conv = |p: &temper_rewards::ArithmeticProblem| PromptExample {
+                    prompt: p.question(),
+                    reference: Some(p.reference()),
+                };
+                let held = t.held_out(*eval_size).map_err(|e| TrainError::Config {
+                    path: PathBuf::from("[task]"),
+                    message: e.to_string(),
+                })?;
+                (
+                    t.train(*train_size).iter().map(conv).collect(),
+                    held.iter().map(conv).collect(),
+                    Some(AnswerPrompt { think: *think }.instruction().to_string()),
+                    prefill.as_str(),
+                )
+            }
+            TaskSpec::Jsonl {
+                train_file,
+                eval_file,
+                prefill,
+            } => (
+                read_jsonl(train_file, parse_prompt)?,
+                match eval_file {
+                    Some(p) => read_jsonl(p, parse_prompt)?,
+                    None => Vec::new(),
+                },
+                None,
+                prefill.as_str(),
+            ),
+        };
+        let render = |xs: Vec<PromptExample>| -> Result<Vec<RenderedPrompt>> {
+            xs.into_iter()
+                .map(|x| {
+                    let text = render_one(tok, &x.prompt, instruction.as_deref(), chat)? + prefill;
+                    let ids = tok.encode(&text)?;
+                    Ok(RenderedPrompt {
+                        text,
+                        ids,
+                        reference: x.reference,
+                        prefill: prefill.to_string(),
+                    })
+                })
+                .collect()
+        };
+        Ok(Self {
+            train: render(train)?,
+            eval: render(eval)?,
+        })
+    }
+}
+
+/// Completions of a batch of prompts, `G` per prompt (rows `i·G..(i+1)·G` share prompt `i`).
+#[derive(Clone, Debug)]
+pub struct Rollout {
+    /// Prompt ids per row.
+    pub prompt_ids: Vec<Vec<u32>>,
+    /// Completion ids per row (EOS included when sampled).
+    pub completion_ids: Vec<Vec<u32>>,
+    /// The generator's log-prob of each completion token under the plain model (temperature 1).
+    pub gen_logps: Vec<Vec<f32>>,
+    /// Decoded completions (special tokens skipped).
+    pub texts: Vec<String>,
+    /// Prompt texts per row.
+    pub prompt_texts: Vec<String>,
+    /// References per row.
+    pub references: Vec<Option<String>>,
+}
+
+/// Generates `g` completions for each prompt with the (non-autodiff) policy.
+pub fn rollout(
+    policy: &Llama,
+    tok: &Tokenizer,
+    prompts: &[&RenderedPrompt],
+    g: usize,
+    settings: &GenerationSettings,
+    seed: u64,
+    device: &Device,
+) -> Result<Rollout> {
+    let eos = tok.eos_id().or(policy.config().eos_token_id);
+    let config = GenerationConfig {
+        max_new_tokens: settings.max_new_tokens,
+        sampling: SamplingParams {
+            temperature: settings.temperature,
+            top_k: settings.top_k,
+            top_p: settings.top_p,
+        },
+        seed,
+        stop_token_ids: eos.into_iter().collect(),
+        stop_strings: Vec::new(),
+        pad_token_id: tok.pad_id().or(eos).unwrap_or(0),
+    };
+    let rows: Vec<&RenderedPrompt> = prompts.iter().flat_map(|p| std::iter::repeat_n(*p, g)).collect();
+    let ids: Vec<Vec<u32>> = rows.iter().map(|p| p.ids.clone()).collect();
+    let gens = generate(policy, &ids, &config, device, None, |_, _| {})?;
+    let mut r = Rollout {
+        prompt_ids: Vec::new(),
+        completion_ids: Vec::new(),
+        gen_logps: Vec::new(),
+        texts: Vec::new(),
+        prompt_texts: Vec::new(),
+        references: Vec::new(),
+    };
+    for (done, p) in gens.into_iter().zip(rows) {
+        r.texts.push(format!("{}{}", p.prefill, tok.decode(&done.output_ids, true)?));
+        r.prompt_ids.push(done.prompt_ids);
+        r.completion_ids.push(done.output_ids);
+        r.gen_logps.push(done.logprobs);
+        r.prompt_texts.push(p.text.clone());
+        r.references.push(p.reference.clone());
+    }
+    Ok(r)
+}
+
+impl Rollout {
+    /// Number of completions.
+    pub fn len(&self) -> usize {
+        self.completion_ids.len()
+    }
+
+    /// True when there are no completions.
+    pub fn is_empty(&self) -> bool {
+        self.completion_ids.is_empty()
+    }
+
+    /// Scores every completion with each reward: `(name, weight, scores)` per reward, and the weighted total.
+    pub fn score(&self, rewards: &WeightedSum) -> Result<temper_rewards::ScoreBreakdown> {
+        let inputs: Vec<RewardInput<'_>> = (0..self.len())
+            .map(|i| RewardInput {
+                prompt: &self.prompt_texts[i],
+                completion: &self.texts[i],
+                reference: self.references[i].as_deref(),
+            })
+            .collect();
+        rewards.score_parts(&inputs).map_err(|e| TrainError::Reward(e.to_string()))
+    }
+
+    /// Host tensors of rows `rows`: left-padded prompts + right-padded completions.
+    pub fn pack(&self, rows: &[usize], pad: u32) -> Packed {
+        let p = rows.iter().map(|&i| self.prompt_ids[i].len()).max().unwrap_or(0);
+        let c = rows.iter().map(|&i| self.completion_ids[i].len()).max().unwrap_or(0).max(1);
+        let mut packed = Packed {
+            ids: Vec::new(),
+            attention: Vec::new(),
+            completion_mask: Vec::new(),
+            gen_logps: Vec::new(),
+            prompt_len: p,
+            completion_len: c,
+        };
+        for &i in rows {
+            let (pi, ci) = (&self.prompt_ids[i], &self.completion_ids[i]);
+            let mut ids = vec![pad; p - pi.len()];
+            ids.extend(pi);
+            ids.extend(ci);
+            ids.resize(p + c, pad);
+            let mut att = vec![0u8; p - pi.len()];
+            att.resize(p + ci.len(), 1);
+            att.resize(p + c, 0);
+            let mut cm = vec![1u8; ci.len()];
+            cm.resize(c, 0);
+            let mut lp = self.gen_logps[i].clone();
+            lp.resize(c, 0.0);
+            packed.ids.push(ids);
+            packed.attention.push(att);
+            packed.completion_mask.push(cm);
+            packed.gen_logps.push(lp);
+        }
+        packed
+    }
+}
+
+/// A packed slice of a rollout.
+pub struct Packed {
+    /// `[n, P + C]` token ids.
+    pub ids: Vec<Vec<u32>>,
+    /// `[n, P + C]` attention mask.
+    pub attention: Vec<Vec<u8>>,
+    /// `[n, C]` 1 on completion tokens.
+    pub completion_mask: Vec<Vec<u8>>,
+    /// `[n, C]` generator log-probs (0 on padding).
+    pub gen_logps: Vec<Vec<f32>>,
+    /// `P`.
+    pub prompt_len: usize,
+    /// `C`.
+    pub completion_len: usize,
+}
+
+impl Packed {
+    /// Per-token log-probs (and entropy) of the completion tokens: `[n, C]`. Positions follow the attention
+    /// mask, exactly as during generation, so on-policy ratios are 1.
+    pub fn completion_scores<M: CausalLm + ?Sized>(
+        &self,
+        model: &M,
+        temperature: f64,
+        with_entropy: bool,
+        device: &Device,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
+        let s = token_scores(model, &self.ids, &self.attention, true, temperature, with_entropy, device);
+        let n = self.ids.len();
+        let (p, c) = (self.prompt_len, self.completion_len);
+        let cols = p - 1..p - 1 + c;
+        let lp = s.logps.slice([0..n, cols.clone()]);
+        let ent = s.entropy.map(|e| e.slice([0..n, cols]));
+        (lp, ent)
+    }
+
+    /// `[n, C]` tensor of the completion mask.
+    pub fn mask(&self, device: &Device) -> Tensor<2> {
+        crate::batch::mask_tensor(&self.completion_mask, device)
+    }
+
+    /// `[n, C]` tensor of the generator's log-probs.
+    pub fn gen_logps(&self, device: &Device) -> Tensor<2> {
+        let n = self.gen_logps.len();
+        let flat: Vec<f32> = self.gen_logps.iter().flatten().copied().collect();
+        Tensor::from_data(TensorData::new(flat, [n, self.completion_len]), device)
+    }
+}
+
+/// Greedy held-out evaluation: mean total reward and mean of the first reward (accuracy by convention).
+pub fn evaluate(
+    policy: &Llama,
+    tok: &Tokenizer,
+    prompts: &[RenderedPrompt],
+    rewards: &WeightedSum,
+    max_new_tokens: usize,
+    device: &Device,
+) -> Result<Option<(f64, f64)>> {
+    if prompts.is_empty() {
+        return Ok(None);
+    }
+    let greedy = GenerationSettings {
+        max_new_tokens,
+        temperature: 0.0,
+        top_k: None,
+        top_p: None,
+        chat: true,
+    };
+    let (mut total, mut first, mut n) = (0.0, 0.0, 0usize);
+    for chunk in prompts.chunks(16) {
+        let refs: Vec<&RenderedPrompt> = chunk.iter().collect();
+        let r = rollout(policy, tok, &refs, 1, &greedy, 0, device)?;
+        let s = r.score(rewards)?;
+        total += s.total.iter().sum::<f64>();
+        if let Some((_, _, scores)) = s.parts.first() {
+            first += scores.iter().sum::<f64>();
+        }
+        n += r.len();
+    }
+    Ok(Some((total / n as f64, first / n as f64)))
+}
