@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation — `test` (fetch assets, run every test), `tidy`, `bench`.
 
 mod bench;
+mod plot;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,9 @@ commands:
   test                 fetch the assets the tests need, then run every test of the workspace
   tidy                 check the source tree's conventions (also runs as a test)
   bench [--vs transformers] [--quick]
-                       run the criterion benchmarks, write target/bench-report.md";
+                       run the criterion benchmarks, write target/bench-report.md
+  plot METRICS.jsonl --keys a,b --out FILE.svg [--title T]
+                       chart metrics of a training run as SVG";
 
 fn main() {
     if let Err(e) = run() {
@@ -37,6 +40,7 @@ fn run() -> Result<()> {
             }
         }
         Some("bench") => bench::run(&root(), &args[1..]),
+        Some("plot") => plot::run(&args[1..]),
         _ => {
             println!("{USAGE}");
             Ok(())

@@ -42,6 +42,8 @@ impl temper_assets::Progress for Bar {
 /// A training progress bar: step count, ETA, and the latest loss / reward / KL.
 pub struct TrainBar {
     bar: ProgressBar,
+    /// When stderr is not a terminal the bar is invisible: print one plain line per step instead.
+    plain: bool,
 }
 
 impl TrainBar {
@@ -54,7 +56,8 @@ impl TrainBar {
         );
         bar.set_prefix("train");
         bar.set_position(done as u64);
-        Self { bar }
+        let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Self { bar, plain }
     }
 
     /// Closes the bar.
@@ -72,11 +75,18 @@ impl temper_train::Observer for TrainBar {
             }
         }
         msg.push_str(&format!(" | {:.1}s/step", r.seconds));
+        if self.plain {
+            eprintln!("step {}/{}: {msg}", r.step, r.total_steps);
+        }
         self.bar.set_position(r.step as u64);
         self.bar.set_message(msg);
     }
 
     fn on_message(&mut self, message: &str) {
-        self.bar.println(message);
+        if self.plain {
+            eprintln!("{message}");
+        } else {
+            self.bar.println(message);
+        }
     }
 }

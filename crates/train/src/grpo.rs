@@ -39,11 +39,35 @@ pub struct GrpoRunConfig {
     #[serde(default = "default_rewards")]
     pub reward: Vec<RewardSpec>,
     /// Loop settings; `batch_size` counts completions (prompts × `grpo.num_generations`), as in TRL.
-    #[serde(default)]
+    /// Without a `[train]` table: a 20-step CPU demo (16 completions a step, lr 2e-5).
+    #[serde(default = "demo_train")]
     pub train: TrainSettings,
-    /// Objective settings.
-    #[serde(default)]
+    /// Objective settings; without a `[grpo]` table: TRL's defaults with 4 generations per prompt.
+    #[serde(default = "demo_grpo")]
     pub grpo: GrpoConfig,
+}
+
+/// The `temper grpo` demo's loop: sized so SmolLM2 trains in minutes on a 2-core CPU.
+fn demo_train() -> TrainSettings {
+    TrainSettings {
+        output_dir: "runs/grpo".into(),
+        steps: 20,
+        batch_size: 16,
+        learning_rate: 2e-5,
+        warmup_steps: 2,
+        lr_schedule: crate::schedule::Schedule::Constant,
+        save_steps: 10,
+        eval_steps: 5,
+        ..TrainSettings::default()
+    }
+}
+
+fn demo_grpo() -> GrpoConfig {
+    GrpoConfig {
+        num_generations: 4,
+        max_completion_length: 16,
+        ..GrpoConfig::default()
+    }
 }
 
 pub(crate) fn default_model() -> String {
@@ -123,6 +147,7 @@ impl<'a> GrpoTrainer<'a> {
             &self.prompts.eval,
             &self.rewards,
             self.run.generation.max_new_tokens,
+            &self.run.generation.stop,
             &device,
         )? {
             session.log_value(&serde_json::json!({"step": session.step, "eval/reward": reward, "eval/accuracy": acc}))?;

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use temper_models::{CausalLm, GenerationConfig, Llama, SamplingParams, generate};
+use temper_models::{AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingParams, generate};
 use temper_rewards::{AnswerPrompt, ArithmeticConfig, ArithmeticTask, RewardInput, RewardSpec, WeightedSum};
 use temper_tokenizer::{ChatMessage, Tokenizer};
 
-use crate::batch::token_scores;
+use crate::batch::int_tensor;
 use crate::data::{PromptExample, parse_prompt, read_jsonl};
 use crate::error::{Result, TrainError};
 
@@ -58,13 +58,16 @@ fn d_train_n() -> usize {
     2000
 }
 fn d_eval_n() -> usize {
-    64
+    20
 }
 
 impl Default for TaskSpec {
     fn default() -> Self {
         TaskSpec::Arithmetic {
-            config: ArithmeticConfig::default(),
+            config: ArithmeticConfig {
+                digits: 1,
+                ..ArithmeticConfig::default()
+            },
             train_size: d_train_n(),
             eval_size: d_eval_n(),
             think: false,
@@ -92,10 +95,17 @@ pub struct GenerationSettings {
     /// Render prompts with the model's chat template (instruction as the system message).
     #[serde(default = "d_true")]
     pub chat: bool,
+    /// Stop a completion once its text (after the prefill) contains one of these (default `</answer>`).
+    #[serde(default = "d_stop")]
+    pub stop: Vec<String>,
+}
+
+fn d_stop() -> Vec<String> {
+    vec!["</answer>".into()]
 }
 
 fn d_max_new() -> usize {
-    64
+    16
 }
 fn d_temp() -> f64 {
     1.0
@@ -112,6 +122,7 @@ impl Default for GenerationSettings {
             top_k: None,
             top_p: None,
             chat: true,
+            stop: d_stop(),
         }
     }
 }
@@ -278,12 +289,14 @@ pub fn rollout(
         },
         seed,
         stop_token_ids: eos.into_iter().collect(),
-        stop_strings: Vec::new(),
+        stop_strings: settings.stop.clone(),
         pad_token_id: tok.pad_id().or(eos).unwrap_or(0),
     };
     let rows: Vec<&RenderedPrompt> = prompts.iter().flat_map(|p| std::iter::repeat_n(*p, g)).collect();
     let ids: Vec<Vec<u32>> = rows.iter().map(|p| p.ids.clone()).collect();
-    let gens = generate(policy, &ids, &config, device, None, |_, _| {})?;
+    let decode = |ids: &[u32]| tok.decode(ids, true).unwrap_or_default();
+    let decoder: Option<temper_models::Decoder<'_>> = if settings.stop.is_empty() { None } else { Some(&decode) };
+    let gens = generate(policy, &ids, &config, device, decoder, |_, _| {})?;
     let mut r = Rollout {
         prompt_ids: Vec::new(),
         completion_ids: Vec::new(),
@@ -386,13 +399,21 @@ impl Packed {
         with_entropy: bool,
         device: &Device,
     ) -> (Tensor<2>, Option<Tensor<2>>) {
-        let s = token_scores(model, &self.ids, &self.attention, true, temperature, with_entropy, device);
         let n = self.ids.len();
         let (p, c) = (self.prompt_len, self.completion_len);
-        let cols = p - 1..p - 1 + c;
-        let lp = s.logps.slice([0..n, cols.clone()]);
-        let ent = s.entropy.map(|e| e.slice([0..n, cols]));
-        (lp, ent)
+        let info = AttentionInfo::from_mask(&self.attention, true);
+        let hidden = model.hidden(int_tensor(&self.ids, device), &info, None); // (n, P+C, H)
+        let h = hidden.dims()[2];
+        // Only completion positions need the (vocabulary-wide) LM head: P-1 .. P+C-1 predict the completion.
+        let hidden = hidden.slice([0..n, p - 1..p - 1 + c, 0..h]); // (n, C, H)
+        let mut logits = model.lm_head(hidden); // (n, C, V)
+        if temperature != 1.0 {
+            logits = logits / temperature;
+        }
+        let targets: Vec<Vec<u32>> = self.ids.iter().map(|r| r[p..p + c].to_vec()).collect();
+        let entropy = with_entropy.then(|| temper_tensor_ops::entropy(logits.clone()));
+        let lp = temper_tensor_ops::token_logprobs(logits, int_tensor(&targets, device));
+        (lp, entropy)
     }
 
     /// `[n, C]` tensor of the completion mask.
@@ -415,6 +436,7 @@ pub fn evaluate(
     prompts: &[RenderedPrompt],
     rewards: &WeightedSum,
     max_new_tokens: usize,
+    stop: &[String],
     device: &Device,
 ) -> Result<Option<(f64, f64)>> {
     if prompts.is_empty() {
@@ -426,6 +448,7 @@ pub fn evaluate(
         top_k: None,
         top_p: None,
         chat: true,
+        stop: stop.to_vec(),
     };
     let (mut total, mut first, mut n) = (0.0, 0.0, 0usize);
     for chunk in prompts.chunks(16) {

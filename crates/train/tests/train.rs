@@ -160,3 +160,22 @@ fn a_non_finite_loss_stops_with_a_clear_error_and_a_checkpoint() {
     assert!(err.to_string().contains("non-finite"), "{err}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn example_configs_parse_and_grpo_example_spells_out_the_defaults() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let grpo: temper_train::GrpoRunConfig = temper_train::load_toml(&examples.join("grpo.toml")).expect("grpo.toml");
+    grpo.validate().expect("valid");
+    let defaults: temper_train::GrpoRunConfig = temper_train::parse_toml("", Path::new("<defaults>")).expect("defaults");
+    assert_eq!(
+        serde_json::to_value(&grpo).expect("json"),
+        serde_json::to_value(&defaults).expect("json"),
+        "examples/grpo.toml must stay equal to `temper grpo`'s defaults"
+    );
+    let sft: temper_train::SftRunConfig = temper_train::load_toml(&examples.join("sft.toml")).expect("sft.toml");
+    sft.train.validate().expect("valid");
+    assert!(examples.join("..").join(&sft.train_file).is_file());
+    let err = temper_train::parse_toml::<temper_train::GrpoRunConfig>("[grpo]\nnum_generation = 4\n", Path::new("x.toml"))
+        .expect_err("typo");
+    assert!(err.to_string().contains("num_generation"), "{err}");
+}
