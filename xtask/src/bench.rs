@@ -47,10 +47,10 @@ fn venv_python() -> Result<PathBuf> {
         c.args(["-m", "venv"]).arg(&venv);
         status(c)?;
     }
-    let check = Command::new(&py).args(["-c", "import torch, transformers, gguf"]).status()?;
+    let check = Command::new(&py).args(["-c", "import torch, transformers, gguf, accelerate"]).status()?;
     if !check.success() {
         let mut c = Command::new(&py);
-        c.args(["-m", "pip", "install", "-q", "torch", "transformers", "gguf", "numpy"]);
+        c.args(["-m", "pip", "install", "-q", "torch", "transformers", "gguf", "numpy", "accelerate"]);
         status(c)?;
     }
     Ok(py)

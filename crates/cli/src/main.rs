@@ -1,5 +1,7 @@
 //! `temper`: the command-line front end (fetch assets, tokenize, generate, and more as crates land).
 
+mod judge;
+mod pref;
 mod progress;
 mod train;
 
@@ -47,6 +49,18 @@ enum Command {
     Sft(TrainArgs),
     /// GRPO with rule rewards (defaults: SmolLM2 on the built-in arithmetic task).
     Grpo(TrainArgs),
+    /// RLOO (REINFORCE leave-one-out) with rule rewards (defaults: SmolLM2 on the built-in arithmetic task).
+    Rloo(TrainArgs),
+    /// PPO with a value head, GAE and clipped losses (defaults: SmolLM2 on the built-in arithmetic task).
+    Ppo(TrainArgs),
+    /// Cross-entropy method / best-of-N: SFT on the best sampled completions (defaults: SmolLM2, arithmetic).
+    Cem(TrainArgs),
+    /// Train a reward model (Bradley–Terry) on preference pairs; exports an HF sequence-classification folder.
+    Rm(TrainArgs),
+    /// DPO (and its 14 sibling losses) on preference pairs from JSONL or from the model's own samples.
+    Dpo(TrainArgs),
+    /// Preference pairs from a model's own samples ranked by rule rewards (best vs worst of K per prompt).
+    MakePairs(pref::MakePairsArgs),
     /// Write a model as HF safetensors + config.json (+ tokenizer.json when known).
     Export {
         /// An asset name, a GGUF file, an HF folder or a checkpoint folder.
@@ -56,6 +70,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Judge answer pairs with a local model or an OpenAI-compatible endpoint.
+    Judge(judge::JudgeArgs),
+    /// Agreement between two label files (κ, α, percent agreement… with bootstrap CIs).
+    Agree(judge::AgreeArgs),
+    /// CHAMP: does a judge agree with humans on which math solutions contain an error?
+    ChampAgreement(judge::ChampArgs),
 }
 
 #[derive(clap::Args)]
@@ -126,7 +146,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate_cmd(&args),
         Command::Sft(args) => train::sft(&args),
         Command::Grpo(args) => train::grpo(&args),
+        Command::Rloo(args) => train::rloo(&args),
+        Command::Ppo(args) => train::ppo(&args),
+        Command::Cem(args) => train::cem(&args),
+        Command::Rm(args) => pref::rm(&args),
+        Command::Dpo(args) => pref::dpo(&args),
+        Command::MakePairs(args) => pref::make_pairs_cmd(&args),
         Command::Export { model, out } => train::export(&model, &out),
+        Command::Judge(args) => judge::judge_cmd(&args),
+        Command::Agree(args) => judge::agree_cmd(&args),
+        Command::ChampAgreement(args) => judge::champ_cmd(&args),
     }
 }
 

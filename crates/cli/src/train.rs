@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use temper_train::{GrpoRunConfig, GrpoTrainer, Session, SftRunConfig, SftTrainer, TrainSettings, export_hf};
+use temper_train::{CemRunConfig, CemTrainer, PpoRunConfig, PpoTrainer, RlooRunConfig, RlooTrainer};
 
 use crate::progress::TrainBar;
 use crate::{TrainArgs, load};
@@ -62,6 +63,51 @@ pub fn grpo(args: &TrainArgs) -> Result<()> {
     let loaded = load(&run.model, &device)?;
     let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
     let mut trainer = GrpoTrainer::new(tok, &loaded.model, run.clone())?;
+    let mut session = Session::start(loaded.model, &device, run.train.clone())?;
+    let mut bar = TrainBar::new(session.settings.steps, session.step);
+    trainer.train(&mut session, &mut bar)?;
+    bar.finish();
+    finish(&session, tok)
+}
+
+pub fn rloo(args: &TrainArgs) -> Result<()> {
+    let mut run: RlooRunConfig = read_config(args, "")?;
+    apply_overrides(&mut run.train, &mut run.device, args);
+    let device = temper_models::parse_device(&run.device)?.autodiff();
+    let loaded = load(&run.model, &device)?;
+    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
+    let mut trainer = RlooTrainer::new(tok, &loaded.model, run.clone())?;
+    let mut session = Session::start(loaded.model, &device, run.train.clone())?;
+    let mut bar = TrainBar::new(session.settings.steps, session.step);
+    trainer.train(&mut session, &mut bar)?;
+    bar.finish();
+    finish(&session, tok)
+}
+
+pub fn ppo(args: &TrainArgs) -> Result<()> {
+    let mut run: PpoRunConfig = read_config(args, "")?;
+    apply_overrides(&mut run.train, &mut run.device, args);
+    let device = temper_models::parse_device(&run.device)?.autodiff();
+    let loaded = load(&run.model, &device)?;
+    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
+    let mut trainer = PpoTrainer::start(tok, loaded.model, &device, run.clone())?;
+    let mut bar = TrainBar::new(run.train.steps, trainer.step());
+    trainer.train(&mut bar)?;
+    bar.finish();
+    let dir = run.train.output_dir.join("final");
+    let tok_json = tok.inner().to_string(false).map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))?;
+    export_hf(trainer.policy(), &dir, &[("tokenizer.json", tok_json.into_bytes())])?;
+    eprintln!("final model: {}", dir.display());
+    Ok(())
+}
+
+pub fn cem(args: &TrainArgs) -> Result<()> {
+    let mut run: CemRunConfig = read_config(args, "")?;
+    apply_overrides(&mut run.train, &mut run.device, args);
+    let device = temper_models::parse_device(&run.device)?.autodiff();
+    let loaded = load(&run.model, &device)?;
+    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
+    let mut trainer = CemTrainer::new(tok, run.clone())?;
     let mut session = Session::start(loaded.model, &device, run.train.clone())?;
     let mut bar = TrainBar::new(session.settings.steps, session.step);
     trainer.train(&mut session, &mut bar)?;

@@ -53,7 +53,7 @@ fn demo_train() -> TrainSettings {
         output_dir: "runs/grpo".into(),
         steps: 20,
         batch_size: 16,
-        learning_rate: 2e-5,
+        learning_rate: 1e-5,
         warmup_steps: 2,
         lr_schedule: crate::schedule::Schedule::Constant,
         save_steps: 10,

@@ -7,12 +7,17 @@
 
 mod atomic;
 mod batch;
+mod cem;
 mod config;
 mod data;
+mod dpo;
 mod error;
 mod export;
 mod grpo;
 mod params;
+mod ppo;
+mod rm;
+mod rloo;
 mod rollout;
 mod schedule;
 mod session;
@@ -20,6 +25,7 @@ mod sft;
 
 pub use atomic::{atomic_dir, write_atomic};
 pub use batch::{PaddedBatch, TokenScores, Tokenized, int_tensor, mask_tensor, shift_mask, token_scores, tokenize_sft};
+pub use cem::{CemRunConfig, CemSettings, CemTrainer};
 pub use config::{TrainSettings, load_toml, parse_toml};
 pub use data::{
     Cursor, PreferencePair, PromptExample, SftExample, parse_preference, parse_prompt, parse_sft, read_jsonl,
@@ -31,6 +37,16 @@ pub use schedule::{Schedule, lr_at};
 pub use session::{Metrics, Observer, Quiet, Session, StepReport, TrainerState, latest_checkpoint};
 pub use sft::{SftRunConfig, SftTrainer};
 pub use grpo::{GrpoRunConfig, GrpoTrainer};
+pub use ppo::{PolicyWithValue, PpoRunConfig, PpoTrainer};
+pub use rloo::{RlooRunConfig, RlooTrainer};
 pub use rollout::{
     GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards, evaluate, rollout,
+};
+pub use rm::{
+    EncodedRmPair, NeuralReward, RewardModel, RmEval, RmRunConfig, RmTrainer, encode_rm_pairs, pad_right, pair_rewards,
+    pooled_index, rewards_with_model, rm_batch,
+};
+pub use dpo::{
+    DpoBatch, DpoEval, DpoRunConfig, DpoTrainer, EncodedDpoPair, PairStats, PairsConfig, dpo_micro_loss, encode_dpo_pairs,
+    make_pairs, write_pairs_jsonl,
 };

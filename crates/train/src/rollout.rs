@@ -127,13 +127,16 @@ impl Default for GenerationSettings {
     }
 }
 
-/// The seed's GRPO-zero rewards: answer accuracy (numeric) + a small format bonus.
+/// The seed's GRPO-zero rewards: strict answer accuracy (the `<answer>` tag holds the right number), partial
+/// credit when the last number written is right (a dense signal for a small model that writes `3 + 4 = 7`), and
+/// a small format bonus. The first reward is what evaluation reports as accuracy.
 pub fn default_rewards() -> Vec<RewardSpec> {
     vec![
         RewardSpec::AnswerAccuracy {
             weight: 1.0,
             mode: Default::default(),
         },
+        RewardSpec::LastNumberAccuracy { weight: 0.5 },
         RewardSpec::Format {
             weight: 0.2,
             regex: r"^\s*<answer>\s*-?[0-9][0-9,\.]*\s*</answer>\s*$".into(),
@@ -213,7 +216,12 @@ impl PromptSet {
                 (
                     t.train(*train_size).iter().map(conv).collect(),
                     held.iter().map(conv).collect(),
-                    Some(AnswerPrompt { think: *think }.instruction().to_string()),
+                    Some(if *think {
+                        AnswerPrompt { think: true }.instruction().to_string()
+                    } else {
+                        // No worked example in the instruction: a "42" example makes a small model answer 42.
+                        "Answer with only the final number inside <answer> </answer> tags.".to_string()
+                    }),
                     prefill.as_str(),
                 )
             }

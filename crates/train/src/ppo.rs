@@ -1,0 +1,764 @@
+//! The PPO trainer for LMs ([Schulman et al. 2017](https://arxiv.org/abs/1707.06347), RLHF setup of
+//! [Ouyang et al. 2022](https://arxiv.org/abs/2203.02155), TRL's classic `PPOTrainer` arithmetic): a policy with a
+//! scalar value head on its final hidden states, per-token rewards (the sequence score on the last completion
+//! token, the KL to a frozen reference in the reward or in the loss), GAE(γ, λ), whitened advantages, and
+//! several epochs of shuffled mini-batch updates of the clipped policy + clipped value loss per rollout batch.
+//!
+//! [`Session`](crate::Session) trains a bare [`Llama`], so this file runs its own loop over [`PolicyWithValue`]
+//! with the same parts: AdamW, warm-up + schedule (over optimizer updates), exact gradient accumulation,
+//! global-norm clipping, `metrics.jsonl`, and atomic checkpoints (policy as HF safetensors, the value head in
+//! `value_head.safetensors`, optimizer, prompt cursor) resumed exactly.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use temper_models::{AttentionInfo, Llama, load_hf_dir};
+use temper_rewards::{RewardSpec, WeightedSum, build_weighted_sum};
+use temper_rl_objectives::{KlPenalty, PpoConfig, PpoInputs, completion_metrics, gae, ppo_loss, ppo_token_rewards};
+use temper_tokenizer::Tokenizer;
+
+use crate::atomic::{atomic_dir, write_atomic};
+use crate::batch::int_tensor;
+use crate::config::TrainSettings;
+use crate::data::Cursor;
+use crate::error::{Result, TrainError};
+use crate::export::{hf_tensors, safetensors_bytes};
+use crate::grpo::default_model;
+use crate::params::{add_grads, clip_grad_norm, stable_param_ids};
+use crate::rloo::{all_logps, eval_and_log, host, pad_cols, vec1};
+use crate::rollout::{GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards, rollout};
+use crate::schedule::lr_at;
+use crate::session::{Metrics, Observer, StepReport, TrainerState, latest_checkpoint};
+use crate::sft::default_device;
+
+fn d_epochs() -> usize {
+    4
+}
+fn d_one() -> usize {
+    1
+}
+
+/// `temper ppo --config FILE.toml`: every field has a default.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PpoRunConfig {
+    /// Model to start from (asset name, GGUF file or HF folder).
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Device: cpu, wgpu, cuda.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Prompt source (default: the built-in arithmetic task with the `<answer>` prefill).
+    #[serde(default)]
+    pub task: TaskSpec,
+    /// Rollout sampling (one completion per prompt).
+    #[serde(default)]
+    pub generation: GenerationSettings,
+    /// Reward functions, summed with their weights into each sequence's score.
+    #[serde(default = "default_rewards")]
+    pub reward: Vec<RewardSpec>,
+    /// Loop settings: `steps` counts rollout batches, `batch_size` prompts per rollout batch; the learning-rate
+    /// schedule runs over optimizer updates (`steps × ppo_epochs × num_mini_batches`).
+    #[serde(default)]
+    pub train: TrainSettings,
+    /// Objective settings (TRL `PPOConfig` defaults).
+    #[serde(default)]
+    pub ppo: PpoConfig,
+    /// Passes over each rollout batch; TRL `num_ppo_epochs` default 4.
+    #[serde(default = "d_epochs")]
+    pub ppo_epochs: usize,
+    /// Shuffled mini-batches per pass, one optimizer update each; TRL `num_mini_batches` default 1.
+    #[serde(default = "d_one")]
+    pub num_mini_batches: usize,
+}
+
+impl Default for PpoRunConfig {
+    fn default() -> Self {
+        Self {
+            model: default_model(),
+            device: default_device(),
+            task: TaskSpec::default(),
+            generation: GenerationSettings::default(),
+            reward: default_rewards(),
+            train: TrainSettings::default(),
+            ppo: PpoConfig::default(),
+            ppo_epochs: d_epochs(),
+            num_mini_batches: d_one(),
+        }
+    }
+}
+
+impl PpoRunConfig {
+    /// Cross-section checks.
+    pub fn validate(&self) -> Result<()> {
+        let err = |message: String| TrainError::Config {
+            path: "[ppo]".into(),
+            message,
+        };
+        self.ppo.validate()?;
+        self.train.validate().map_err(err)?;
+        if self.ppo_epochs == 0 || self.num_mini_batches == 0 {
+            return Err(err("ppo_epochs and num_mini_batches must be at least 1".into()));
+        }
+        if !self.train.batch_size.is_multiple_of(self.num_mini_batches) {
+            return Err(err(format!(
+                "train.batch_size ({}) must be a multiple of num_mini_batches ({})",
+                self.train.batch_size, self.num_mini_batches
+            )));
+        }
+        let mini = self.train.batch_size / self.num_mini_batches;
+        if !mini.is_multiple_of(self.train.micro_batch()) {
+            return Err(err(format!(
+                "the mini-batch (train.batch_size / num_mini_batches = {mini}) must be a multiple of train.micro_batch_size ({})",
+                self.train.micro_batch()
+            )));
+        }
+        build_weighted_sum(&self.reward).map_err(|e| TrainError::Reward(e.to_string()))?;
+        Ok(())
+    }
+
+    fn updates_per_step(&self) -> usize {
+        self.ppo_epochs * self.num_mini_batches
+    }
+}
+
+/// A policy and its value head `Linear(H -> 1)` on the policy's final-normed hidden states.
+#[derive(Module, Debug)]
+pub struct PolicyWithValue {
+    /// The language model.
+    pub policy: Llama,
+    /// Scalar value of each position's state.
+    pub value_head: Linear,
+}
+
+impl PolicyWithValue {
+    /// Wraps `policy` with a zero-initialised value head (so the first values are 0) on `device`.
+    pub fn new(policy: Llama, device: &Device) -> Self {
+        let h = policy.config().hidden_size;
+        let value_head = LinearConfig::new(h, 1).with_initializer(Initializer::Zeros).init(device);
+        Self { policy, value_head }
+    }
+
+    /// Completion-token log-probs (at `temperature`), optional entropy, and the values of the states before
+    /// each completion token, from one forward of the packed rows.
+    ///
+    /// # Shapes
+    /// `packed`: `n` rows of `P + C` tokens → log-probs, entropy, values: `[n, C]`.
+    pub fn score(
+        &self,
+        packed: &Packed,
+        temperature: f64,
+        with_entropy: bool,
+        device: &Device,
+    ) -> (Tensor<2>, Option<Tensor<2>>, Tensor<2>) {
+        let info = AttentionInfo::from_mask(&packed.attention, true);
+        let hidden = self.policy.forward_hidden(int_tensor(&packed.ids, device), &info, None); // (n, P+C, H)
+        let [n, _, h] = hidden.dims();
+        let (p, c) = (packed.prompt_len, packed.completion_len);
+        let states = hidden.slice([0..n, p - 1..p - 1 + c, 0..h]); // (n, C, H): state before each completion token
+        let values = self.value_head.forward(states.clone()).reshape([n, c]); // (n, C)
+        let logits = self.policy.logits(states); // (n, C, V)
+        let logits = if (temperature - 1.0).abs() > 0.0 { logits / temperature } else { logits };
+        let targets: Vec<Vec<u32>> = packed.ids.iter().map(|r| r[p..p + c].to_vec()).collect();
+        let entropy = with_entropy.then(|| temper_tensor_ops::entropy(logits.clone()));
+        let logps = temper_tensor_ops::token_logprobs(logits, int_tensor(&targets, device));
+        (logps, entropy, values)
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn adamw(s: &TrainSettings) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(s.adam_beta1 as f32)
+        .with_beta_2(s.adam_beta2 as f32)
+        .with_epsilon(s.adam_epsilon as f32)
+        .with_weight_decay(s.weight_decay as f32)
+        .init()
+}
+
+/// Rows `rows` (first `c` columns) of a host `[_, c_all]` matrix as a tensor.
+fn gather(h: &[f32], c_all: usize, rows: &[usize], c: usize, device: &Device) -> Tensor<2> {
+    let mut v = Vec::with_capacity(rows.len() * c);
+    for &r in rows {
+        v.extend_from_slice(&h[r * c_all..r * c_all + c]);
+    }
+    Tensor::from_data(TensorData::new(v, [rows.len(), c]), device)
+}
+
+/// What a rollout batch fixes for all its updates, on the host (`[n, C]` row-major).
+struct Batch {
+    old_logps: Vec<f32>,
+    ref_logps: Vec<f32>,
+    old_values: Vec<f32>,
+    advantages: Vec<f32>,
+    returns: Vec<f32>,
+    mask: Vec<f32>,
+    cols: usize,
+}
+
+/// A PPO run: owns the policy + value head, the optimizer and the loop.
+pub struct PpoTrainer<'a> {
+    tok: &'a Tokenizer,
+    prompts: PromptSet,
+    rewards: WeightedSum,
+    cursor: Cursor,
+    run: PpoRunConfig,
+    reference: Option<Llama>,
+    model: PolicyWithValue,
+    device: Device,
+    optim: ModuleOptimizer,
+    step: usize,
+    metrics_file: PathBuf,
+    last: Option<Rollout>,
+}
+
+impl<'a> PpoTrainer<'a> {
+    /// Starts from `initial` (moved to `device`, which must have autodiff) with the task's prompts and the
+    /// configured rewards, or resumes from the newest checkpoint in `train.output_dir` when `train.resume`.
+    pub fn start(tok: &'a Tokenizer, initial: Llama, device: &Device, run: PpoRunConfig) -> Result<Self> {
+        run.validate()?;
+        let prompts = PromptSet::build(&run.task, tok, run.generation.chat, run.train.seed)?;
+        let rewards = build_weighted_sum(&run.reward).map_err(|e| TrainError::Reward(e.to_string()))?;
+        Self::start_with_task(tok, initial, device, run, prompts, rewards)
+    }
+
+    /// Like [`PpoTrainer::start`] with given prompts and rewards (`run.task` and `run.reward` are ignored).
+    pub fn start_with_task(
+        tok: &'a Tokenizer,
+        initial: Llama,
+        device: &Device,
+        run: PpoRunConfig,
+        prompts: PromptSet,
+        rewards: WeightedSum,
+    ) -> Result<Self> {
+        run.validate()?;
+        if prompts.train.is_empty() {
+            return Err(TrainError::Config {
+                path: "[task]".into(),
+                message: "no training prompts".into(),
+            });
+        }
+        let out = run.train.output_dir.clone();
+        std::fs::create_dir_all(&out).map_err(io(&out))?;
+        let reference = (run.ppo.kl_coef != 0.0).then(|| initial.valid());
+        let model = stable_param_ids(PolicyWithValue::new(initial.fork(device), device));
+        let mut t = Self {
+            tok,
+            cursor: Cursor::new(prompts.train.len(), run.train.seed),
+            prompts,
+            rewards,
+            reference,
+            model,
+            device: device.clone(),
+            optim: adamw(&run.train),
+            step: 0,
+            metrics_file: out.join("metrics.jsonl"),
+            last: None,
+            run,
+        };
+        if t.run.train.resume
+            && let Some(ckpt) = latest_checkpoint(&out)
+        {
+            t.load_checkpoint(&ckpt)?;
+        } else if t.metrics_file.exists() {
+            std::fs::remove_file(&t.metrics_file).map_err(io(&t.metrics_file))?;
+        }
+        Ok(t)
+    }
+
+    /// The policy being trained.
+    pub fn policy(&self) -> &Llama {
+        &self.model.policy
+    }
+
+    /// The policy with its value head.
+    pub fn model(&self) -> &PolicyWithValue {
+        &self.model
+    }
+
+    /// Rollout batches done so far.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// The rollout of the last step (for inspection).
+    pub fn last_rollout(&self) -> Option<&Rollout> {
+        self.last.as_ref()
+    }
+
+    fn step_seed(&self) -> u64 {
+        self.run.train.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(self.step as u64 + 1)
+    }
+
+    /// Appends a JSON line to `metrics.jsonl`.
+    fn log_value(&self, value: &serde_json::Value) -> Result<()> {
+        let f = &self.metrics_file;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(f).map_err(io(f))?;
+        writeln!(file, "{value}").map_err(io(f))?;
+        file.flush().map_err(io(f))
+    }
+
+    fn eval(&self, observer: &mut dyn Observer) -> Result<()> {
+        let inner = self.device.clone().inner();
+        eval_and_log(
+            &self.model.policy.valid(),
+            self.tok,
+            &self.prompts,
+            &self.rewards,
+            &self.run.generation,
+            self.step,
+            &inner,
+            &|v| self.log_value(v),
+            observer,
+        )
+    }
+
+    /// Old log-probs, reference log-probs, values, shaped rewards and GAE of one rollout batch (no gradients).
+    fn prepare(&self, ro: &Rollout, scores: &[f64], pad: u32, metrics: &mut Metrics) -> Result<Batch> {
+        let inner = self.device.clone().inner();
+        let valid = self.model.valid();
+        let temperature = self.run.generation.temperature.max(1e-6);
+        let n = ro.len();
+        let chunk = self.run.train.micro_batch();
+        let cols = ro.completion_ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let (mut lps, mut vals, mut masks) = (Vec::new(), Vec::new(), Vec::new());
+        for start in (0..n).step_by(chunk) {
+            let rows: Vec<usize> = (start..(start + chunk).min(n)).collect();
+            let packed = ro.pack(&rows, pad);
+            let (lp, _, v) = valid.score(&packed, temperature, false, &inner);
+            lps.push(pad_cols(lp, cols));
+            vals.push(pad_cols(v, cols));
+            masks.push(pad_cols(packed.mask(&inner), cols));
+        }
+        let (old, values, mask) = (Tensor::cat(lps, 0), Tensor::cat(vals, 0), Tensor::cat(masks, 0));
+        let reference = match &self.reference {
+            Some(r) => all_logps(ro, r, temperature, chunk, pad, &inner),
+            None => old.clone(),
+        };
+        let cfg = &self.run.ppo;
+        let shaped = ppo_token_rewards(cfg, vec1(scores, &inner), old.clone(), reference.clone(), mask.clone())?;
+        let kl_seq = host(((old.clone() - reference.clone()) * mask.clone()).sum_dim(1));
+        let mean_kl = kl_seq.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
+        let mean_score = scores.iter().sum::<f64>() / n as f64;
+        let non_score = match cfg.kl_penalty {
+            KlPenalty::InReward { .. } => {
+                let total: f32 = shaped.clone().sum().into_scalar();
+                f64::from(total) / n as f64 - mean_score
+            }
+            KlPenalty::InLoss { .. } => 0.0,
+        };
+        metrics.insert("objective/kl".into(), mean_kl);
+        metrics.insert("objective/scores".into(), mean_score);
+        metrics.insert("objective/non_score_reward".into(), non_score);
+        metrics.insert("objective/rlhf_reward".into(), mean_score + non_score);
+        let (adv, ret) = gae(cfg, shaped, values.clone(), mask.clone())?;
+        Ok(Batch {
+            old_logps: host(old),
+            ref_logps: host(reference),
+            old_values: host(values),
+            advantages: host(adv),
+            returns: host(ret),
+            mask: host(mask),
+            cols,
+        })
+    }
+
+    /// One optimizer update on the rows `mini` (micro-batched; each micro-loss weighted by its share of the
+    /// mini-batch's completion tokens, so the accumulated gradient is the mini-batch loss's). Returns the loss,
+    /// the pre-clip gradient norm, the learning rate and token-weighted loss metrics.
+    fn update(&mut self, ro: &Rollout, b: &Batch, mini: &[usize], update_index: usize, pad: u32) -> Result<(f64, f64, f64, Metrics)> {
+        let device = self.device.clone();
+        let temperature = self.run.generation.temperature.max(1e-6);
+        let tokens_of = |rows: &[usize]| -> f64 {
+            rows.iter().map(|&r| b.mask[r * b.cols..(r + 1) * b.cols].iter().map(|&m| f64::from(m)).sum::<f64>()).sum()
+        };
+        let total_tokens = tokens_of(mini).max(1.0);
+        let mut grads: Option<GradientsParams> = None;
+        let (mut loss_sum, mut metrics) = (0.0, Metrics::new());
+        for rows in mini.chunks(self.run.train.micro_batch()) {
+            let packed = ro.pack(rows, pad);
+            let c = packed.completion_len;
+            let (lp, _, v) = self.model.score(&packed, temperature, false, &device);
+            let g = |h: &[f32]| gather(h, b.cols, rows, c, &device);
+            let inputs = PpoInputs {
+                logps: lp,
+                old_logps: g(&b.old_logps),
+                ref_logps: Some(g(&b.ref_logps)),
+                values: v,
+                old_values: g(&b.old_values),
+                advantages: g(&b.advantages),
+                returns: g(&b.returns),
+                mask: packed.mask(&device),
+            };
+            let out = ppo_loss(&self.run.ppo, inputs)?;
+            let share = tokens_of(rows) / total_tokens;
+            let loss = out.loss * share;
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(self.non_finite(value));
+            }
+            loss_sum += value;
+            for (k, v) in out.metrics {
+                let k = if k == "objective/kl" { "loss/kl_avg".to_string() } else { k };
+                *metrics.entry(k).or_insert(0.0) += v * share;
+            }
+            let gp = GradientsParams::from_grads(loss.backward(), &self.model);
+            match grads.as_mut() {
+                Some(acc) => add_grads(&self.model, acc, gp),
+                None => grads = Some(gp),
+            }
+        }
+        let mut grads = grads.unwrap_or_default();
+        let norm = match self.run.train.max_grad_norm {
+            Some(max) => clip_grad_norm(&self.model, &mut grads, max),
+            None => crate::params::grad_norm(&self.model, &grads),
+        };
+        if !norm.is_finite() {
+            return Err(self.non_finite(norm));
+        }
+        let s = &self.run.train;
+        let lr = lr_at(s.lr_schedule, s.learning_rate, s.warmup_steps, update_index, s.steps * self.run.updates_per_step());
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        Ok((loss_sum, norm, lr, metrics))
+    }
+
+    fn non_finite(&self, value: f64) -> TrainError {
+        let checkpoint = self.save_checkpoint_named("last-good").ok();
+        TrainError::NonFinite {
+            step: self.step + 1,
+            value,
+            checkpoint,
+        }
+    }
+
+    /// Runs until `train.steps` rollout batches, evaluating and checkpointing as configured.
+    pub fn train(&mut self, observer: &mut dyn Observer) -> Result<()> {
+        if self.step == 0 {
+            self.eval(observer)?;
+        }
+        let inner = self.device.clone().inner();
+        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
+        let pad = self.tok.pad_id().or(self.tok.eos_id()).unwrap_or(0);
+        while self.step < self.run.train.steps {
+            let t0 = Instant::now();
+            let picked: Vec<&RenderedPrompt> =
+                self.cursor.take(self.run.train.batch_size).into_iter().map(|i| &self.prompts.train[i]).collect();
+            let policy = self.model.policy.valid();
+            let ro = rollout(&policy, self.tok, &picked, 1, &self.run.generation, self.step_seed(), &inner)?;
+            let gen_seconds = t0.elapsed().as_secs_f64();
+            let parts = ro.score(&self.rewards)?;
+            let mut metrics = Metrics::new();
+            for (name, _, v) in &parts.parts {
+                metrics.insert(format!("rewards/{name}/mean"), v.iter().sum::<f64>() / v.len().max(1) as f64);
+            }
+            let scores: Vec<f64> = parts.total.iter().map(|s| if s.is_nan() { 0.0 } else { *s }).collect();
+            metrics.insert("reward".into(), scores.iter().sum::<f64>() / scores.len().max(1) as f64);
+            metrics.extend(completion_metrics(&ro.completion_ids, &eos, pad));
+            metrics.insert("timing/generate_s".into(), gen_seconds);
+            let batch = self.prepare(&ro, &scores, pad, &mut metrics)?;
+            let n = ro.len();
+            let mini = n / self.run.num_mini_batches;
+            let updates = self.run.updates_per_step();
+            let (mut loss, mut norm, mut lr) = (0.0, 0.0, 0.0);
+            let mut loss_metrics = Metrics::new();
+            for epoch in 0..self.run.ppo_epochs {
+                let mut order: Vec<usize> = (0..n).collect();
+                let mut rng = rand::rngs::StdRng::seed_from_u64(self.step_seed() ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+                order.shuffle(&mut rng);
+                for (k, rows) in order.chunks(mini).enumerate() {
+                    let index = self.step * updates + epoch * self.run.num_mini_batches + k;
+                    let (l, g, r, m) = self.update(&ro, &batch, rows, index, pad)?;
+                    loss += l / updates as f64;
+                    norm += g / updates as f64;
+                    lr = r;
+                    for (key, v) in m {
+                        *loss_metrics.entry(key).or_insert(0.0) += v / updates as f64;
+                    }
+                }
+            }
+            metrics.extend(loss_metrics);
+            self.step += 1;
+            let report = StepReport {
+                step: self.step,
+                total_steps: self.run.train.steps,
+                loss,
+                learning_rate: lr,
+                grad_norm: norm,
+                seconds: t0.elapsed().as_secs_f64(),
+                metrics,
+            };
+            let mut line = serde_json::json!({
+                "step": report.step, "loss": report.loss, "learning_rate": report.learning_rate,
+                "grad_norm": report.grad_norm, "seconds": report.seconds,
+            });
+            if let Some(obj) = line.as_object_mut() {
+                for (k, v) in &report.metrics {
+                    obj.insert(k.clone(), serde_json::json!(v));
+                }
+            }
+            self.log_value(&line)?;
+            self.log_value(&serde_json::json!({"step": self.step, "sample": ro.texts.first()}))?;
+            observer.on_step(&report);
+            self.last = Some(ro);
+            let s = &self.run.train;
+            if (s.eval_steps > 0 && self.step.is_multiple_of(s.eval_steps)) || self.step == s.steps {
+                self.eval(observer)?;
+            }
+            if self.step == s.steps || (s.save_steps > 0 && self.step.is_multiple_of(s.save_steps)) {
+                let dir = self.save_checkpoint()?;
+                observer.on_message(&format!("saved {}", dir.display()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `output_dir/checkpoint-<step>/` atomically, points `latest` at it and prunes old checkpoints.
+    pub fn save_checkpoint(&self) -> Result<PathBuf> {
+        let name = format!("checkpoint-{}", self.step);
+        let dir = self.save_checkpoint_named(&name)?;
+        let out = &self.run.train.output_dir;
+        write_atomic(&out.join("latest"), name.as_bytes())?;
+        let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(out)
+            .map_err(io(out))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.strip_prefix("checkpoint-")?.parse::<usize>().ok().map(|s| (s, e.path()))
+            })
+            .collect();
+        steps.sort();
+        let keep = self.run.train.save_total_limit.max(1);
+        if steps.len() > keep {
+            for (_, p) in &steps[..steps.len() - keep] {
+                std::fs::remove_dir_all(p).map_err(io(p))?;
+            }
+        }
+        Ok(dir)
+    }
+
+    fn save_checkpoint_named(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.run.train.output_dir.join(name);
+        let weights = safetensors_bytes(&hf_tensors(&self.model.policy)?)?;
+        let config = serde_json::to_vec_pretty(&self.model.policy.config().to_hf_json())
+            .map_err(|e| TrainError::Export(e.to_string()))?;
+        let f32_bytes = |t: TensorData| -> Result<(Vec<usize>, Vec<u8>)> {
+            let shape = t.shape().to_vec();
+            let v = t.convert::<f32>().try_to_vec::<f32>().map_err(|e| TrainError::Export(format!("value head: {e:?}")))?;
+            Ok((shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        };
+        let mut head = std::collections::BTreeMap::new();
+        head.insert("value_head.weight".to_string(), f32_bytes(self.model.value_head.weight.val().into_data())?);
+        if let Some(b) = &self.model.value_head.bias {
+            head.insert("value_head.bias".to_string(), f32_bytes(b.val().into_data())?);
+        }
+        let head = safetensors_bytes(&head)?;
+        let optim = self.optim.into_bytes().map_err(|e| TrainError::Checkpoint {
+            path: dir.clone(),
+            message: format!("serialising the optimizer: {e:?}"),
+        })?;
+        let state = TrainerState {
+            step: self.step,
+            seed: self.run.train.seed,
+            algorithm: serde_json::to_value(&self.cursor).unwrap_or_default(),
+        };
+        let state = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Export(e.to_string()))?;
+        atomic_dir(&dir, |tmp| {
+            write_atomic(&tmp.join("model.safetensors"), &weights)?;
+            write_atomic(&tmp.join("config.json"), &config)?;
+            write_atomic(&tmp.join("value_head.safetensors"), &head)?;
+            write_atomic(&tmp.join("optimizer.bpk"), &optim)?;
+            write_atomic(&tmp.join("trainer_state.json"), &state)
+        })?;
+        Ok(dir)
+    }
+
+    fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let bad = |message: String| TrainError::Checkpoint {
+            path: dir.to_path_buf(),
+            message,
+        };
+        let state_path = dir.join("trainer_state.json");
+        let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+        let state: TrainerState = serde_json::from_str(&text).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
+        let policy = load_hf_dir(dir, &self.device)?;
+        let head_path = dir.join("value_head.safetensors");
+        let bytes = std::fs::read(&head_path).map_err(io(&head_path))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("value_head.safetensors: {e}")))?;
+        let read = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
+            let v = st.tensor(name).map_err(|e| bad(format!("value_head.safetensors: {name}: {e}")))?;
+            let data = v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            Ok((v.shape().to_vec(), data))
+        };
+        let h = policy.config().hidden_size;
+        let (wshape, w) = read("value_head.weight")?;
+        if wshape != [h, 1] {
+            return Err(bad(format!("value_head.weight has shape {wshape:?}, expected [{h}, 1]")));
+        }
+        let weight = Tensor::<2>::from_data(TensorData::new(w, [h, 1]), &self.device);
+        let bias = match st.tensor("value_head.bias") {
+            Ok(_) => {
+                let (_, b) = read("value_head.bias")?;
+                Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(b, [1]), &self.device)))
+            }
+            Err(_) => None,
+        };
+        self.model = stable_param_ids(PolicyWithValue {
+            policy,
+            value_head: Linear {
+                weight: Param::from_tensor(weight),
+                bias,
+            },
+        });
+        let opt_path = dir.join("optimizer.bpk");
+        let bytes = std::fs::read(&opt_path).map_err(io(&opt_path))?;
+        self.optim = adamw(&self.run.train)
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| bad(format!("optimizer.bpk: {e:?}")))?;
+        self.cursor = serde_json::from_value(state.algorithm).map_err(|e| bad(format!("PPO prompt cursor: {e}")))?;
+        self.step = state.step;
+        if let Ok(text) = std::fs::read_to_string(&self.metrics_file) {
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
+                        .is_some_and(|s| s as usize <= state.step)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            write_atomic(&self.metrics_file, kept.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use temper_rewards::{FnReward, RewardInput};
+
+    use super::*;
+    use crate::rloo::tests::{Collect, low_ids, mean, settings, tiny, tiny_generation, tmp, word_prompts};
+
+    /// 1 + the low-id fraction: the constant part gives the value head something to learn from step 1.
+    fn offset_reward() -> WeightedSum {
+        WeightedSum::new(vec![
+            (1.0, Box::new(FnReward::new("one", |_: &RewardInput<'_>| 1.0))),
+            (1.0, Box::new(FnReward::new("low_ids", low_ids))),
+        ])
+    }
+
+    fn run_ppo(out: &Path, steps: usize, epochs: usize, minis: usize, lr: f64) -> (Vec<StepReport>, Option<Rollout>) {
+        run_ppo_micro(out, steps, epochs, minis, lr, 4)
+    }
+
+    fn run_ppo_micro(
+        out: &Path,
+        steps: usize,
+        epochs: usize,
+        minis: usize,
+        lr: f64,
+        micro: usize,
+    ) -> (Vec<StepReport>, Option<Rollout>) {
+        let (model, tok, device) = tiny();
+        let mut train = settings(out, steps, 16, micro, lr);
+        train.save_steps = 2;
+        let run = PpoRunConfig {
+            generation: tiny_generation(),
+            train,
+            ppo_epochs: epochs,
+            num_mini_batches: minis,
+            ..PpoRunConfig::default()
+        };
+        let prompts = word_prompts(&tok, 16, 4);
+        let mut t = PpoTrainer::start_with_task(&tok, model, &device, run, prompts, offset_reward()).expect("trainer");
+        let mut obs = Collect::default();
+        t.train(&mut obs).expect("train");
+        (obs.0, t.last_rollout().cloned())
+    }
+
+    #[test]
+    fn ppo_raises_the_reward_and_fits_the_values() {
+        let out = tmp("ppo-learn");
+        let (reports, _) = run_ppo(&out, 16, 2, 2, 1e-2);
+        let low: Vec<f64> = reports.iter().map(|r| r.metrics["rewards/low_ids/mean"]).collect();
+        let vf: Vec<f64> = reports.iter().map(|r| r.metrics["loss/value_avg"]).collect();
+        assert!(mean(&low[12..]) > mean(&low[..4]) + 0.1, "reward {low:?} value loss {vf:?}");
+        // The zero-initialised head starts at ½·mean(R²); it fits, though the shared backbone keeps moving.
+        assert!(mean(&vf[8..]) < 0.6 * vf[0], "value loss {vf:?}");
+        let log = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics");
+        assert!(log.contains("eval/accuracy") && log.contains("policy/clipfrac_avg"));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn first_update_loss_is_the_value_loss_of_discounted_scores() {
+        // Step 1, one epoch, one mini-batch: the policy equals the reference (no KL), the value head is 0 and
+        // the ratio is 1, so pg_loss = -mean(whitened A) = 0 and the loss is
+        // vf_coef · ½ · mean_t (λ^(L-1-t) · score)² over every completion token (γ = 1).
+        let out = tmp("ppo-golden");
+        let (reports, ro) = run_ppo(&out, 1, 1, 1, 1e-3);
+        let ro = ro.expect("rollout");
+        let cfg = PpoConfig::default();
+        let (mut sq, mut count) = (0.0, 0.0);
+        for i in 0..ro.len() {
+            let score = 1.0 + low_ids(&RewardInput::unreferenced(&ro.prompt_texts[i], &ro.texts[i]));
+            let l = ro.completion_ids[i].len();
+            for t in 0..l {
+                let r = cfg.lam.powi((l - 1 - t) as i32) * score;
+                sq += r * r;
+                count += 1.0;
+            }
+        }
+        let want = cfg.vf_coef * 0.5 * sq / count;
+        assert!((reports[0].loss - want).abs() < 1e-5, "loss {} vs {want}", reports[0].loss);
+        assert!(reports[0].metrics["loss/policy_avg"].abs() < 1e-5);
+        assert!(reports[0].metrics["objective/kl"].abs() < 1e-6);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn micro_batching_does_not_change_the_updates() {
+        // Mini-batches of 8 rows as 1×8 or 4×2 micro-batches: token-share weighting makes the sums exact.
+        let (a_dir, b_dir) = (tmp("ppo-micro-a"), tmp("ppo-micro-b"));
+        let (a, _) = run_ppo_micro(&a_dir, 2, 2, 2, 3e-3, 8);
+        let (b, _) = run_ppo_micro(&b_dir, 2, 2, 2, 3e-3, 2);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x.loss - y.loss).abs() < 1e-5, "step {}: {} vs {}", x.step, x.loss, y.loss);
+            assert!((x.grad_norm - y.grad_norm).abs() < 1e-4 * x.grad_norm.max(1.0));
+            assert!((x.metrics["loss/value_avg"] - y.metrics["loss/value_avg"]).abs() < 1e-5);
+        }
+        let _ = std::fs::remove_dir_all(&a_dir);
+        let _ = std::fs::remove_dir_all(&b_dir);
+    }
+
+    #[test]
+    fn resuming_gives_the_same_next_losses_as_never_stopping() {
+        let straight = tmp("ppo-straight");
+        let (full, _) = run_ppo(&straight, 3, 2, 2, 3e-3);
+        let split = tmp("ppo-split");
+        let (first, _) = run_ppo(&split, 2, 2, 2, 3e-3);
+        assert_eq!(first.len(), 2);
+        assert!(split.join("checkpoint-2/value_head.safetensors").is_file());
+        let (second, _) = run_ppo(&split, 3, 2, 2, 3e-3);
+        assert_eq!(second.iter().map(|r| r.step).collect::<Vec<_>>(), vec![3]);
+        assert!((full[2].loss - second[0].loss).abs() < 1e-5, "{} vs resumed {}", full[2].loss, second[0].loss);
+        assert!((full[2].metrics["reward"] - second[0].metrics["reward"]).abs() < 1e-9);
+        let _ = std::fs::remove_dir_all(&straight);
+        let _ = std::fs::remove_dir_all(&split);
+    }
+}
