@@ -70,7 +70,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         status(c)?;
     }
     let mut c = cargo();
-    c.args(["bench", "-p", "temper-models", "--bench", "generation", "--", "--noplot"]);
+    // The dev profile compiles every dependency (burn) at opt-level 3 and shares its build with `cargo test`;
+    // the release profile would mean a second full burn build. `--release` opts into it.
+    let profile = if args.iter().any(|a| a == "--release") { "release" } else { "dev" };
+    c.args(["bench", "--profile", profile, "-p", "temper-models", "--bench", "generation", "--", "--noplot"]);
     if args.iter().any(|a| a == "--quick") {
         c.arg("--quick");
     }
@@ -96,7 +99,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         None => None,
     };
     let mut report = String::from("# Temper benchmarks (SmolLM2-135M, f32, CPU)\n\n");
-    report.push_str(&format!("Machine: {} cores. Temper backend: burn flex.\n\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
+    report.push_str(&format!(
+        "Machine: {} cores. Temper backend: burn flex, cargo profile `{profile}`.\n\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    ));
     if baseline.is_some() {
         report.push_str("| benchmark | Temper tokens/s | transformers tokens/s | ratio |\n|---|---:|---:|---:|\n");
     } else {

@@ -223,7 +223,7 @@ fn tokenize(model: &str, text: &str, json: bool) -> Result<()> {
 }
 
 fn generate_cmd(args: &GenerateArgs) -> Result<()> {
-    if !(args.temperature >= 0.0) {
+    if args.temperature.is_nan() || args.temperature < 0.0 {
         bail!("--temperature must be >= 0 (0 = greedy), got {}", args.temperature);
     }
     if let Some(p) = args.top_p

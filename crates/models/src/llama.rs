@@ -82,11 +82,7 @@ impl AttentionInfo {
 
     /// Number of key positions `S`.
     pub fn keys(&self) -> usize {
-        if self.batch == 0 {
-            0
-        } else {
-            self.key_mask.len() / self.batch
-        }
+        self.key_mask.len().checked_div(self.batch).unwrap_or(0)
     }
 
     /// Additive attention bias `[B, 1, T, S]`: 0 where allowed, a large negative number elsewhere.
