@@ -9,13 +9,12 @@
 //! global-norm clipping, `metrics.jsonl`, and atomic checkpoints (policy as HF safetensors, the value head in
 //! `value_head.safetensors`, optimizer, prompt cursor) resumed exactly.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -36,7 +35,9 @@ use crate::params::{add_grads, clip_grad_norm, stable_param_ids};
 use crate::rloo::{all_logps, eval_and_log, host, pad_cols, vec1};
 use crate::rollout::{GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards, rollout};
 use crate::schedule::lr_at;
-use crate::session::{Metrics, Observer, StepReport, TrainerState, latest_checkpoint};
+use crate::session::{
+    Metrics, Observer, StepReport, TrainerState, adamw, append_jsonl, latest_checkpoint, mark_latest_and_prune, trim_metrics,
+};
 use crate::sft::default_device;
 
 fn d_epochs() -> usize {
@@ -181,14 +182,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     }
 }
 
-fn adamw(s: &TrainSettings) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_beta_1(s.adam_beta1 as f32)
-        .with_beta_2(s.adam_beta2 as f32)
-        .with_epsilon(s.adam_epsilon as f32)
-        .with_weight_decay(s.weight_decay as f32)
-        .init()
-}
 
 /// Rows `rows` (first `c` columns) of a host `[_, c_all]` matrix as a tensor.
 fn gather(h: &[f32], c_all: usize, rows: &[usize], c: usize, device: &Device) -> Tensor<2> {
@@ -306,10 +299,7 @@ impl<'a> PpoTrainer<'a> {
 
     /// Appends a JSON line to `metrics.jsonl`.
     fn log_value(&self, value: &serde_json::Value) -> Result<()> {
-        let f = &self.metrics_file;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(f).map_err(io(f))?;
-        writeln!(file, "{value}").map_err(io(f))?;
-        file.flush().map_err(io(f))
+        append_jsonl(&self.metrics_file, value)
     }
 
     fn eval(&self, observer: &mut dyn Observer) -> Result<()> {
@@ -531,22 +521,7 @@ impl<'a> PpoTrainer<'a> {
         let name = format!("checkpoint-{}", self.step);
         let dir = self.save_checkpoint_named(&name)?;
         let out = &self.run.train.output_dir;
-        write_atomic(&out.join("latest"), name.as_bytes())?;
-        let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(out)
-            .map_err(io(out))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().to_string();
-                name.strip_prefix("checkpoint-")?.parse::<usize>().ok().map(|s| (s, e.path()))
-            })
-            .collect();
-        steps.sort();
-        let keep = self.run.train.save_total_limit.max(1);
-        if steps.len() > keep {
-            for (_, p) in &steps[..steps.len() - keep] {
-                std::fs::remove_dir_all(p).map_err(io(p))?;
-            }
-        }
+        mark_latest_and_prune(out, &name, self.run.train.save_total_limit)?;
         Ok(dir)
     }
 
@@ -630,20 +605,7 @@ impl<'a> PpoTrainer<'a> {
             .map_err(|e| bad(format!("optimizer.bpk: {e:?}")))?;
         self.cursor = serde_json::from_value(state.algorithm).map_err(|e| bad(format!("PPO prompt cursor: {e}")))?;
         self.step = state.step;
-        if let Ok(text) = std::fs::read_to_string(&self.metrics_file) {
-            let kept: String = text
-                .lines()
-                .filter(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .ok()
-                        .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
-                        .is_some_and(|s| s as usize <= state.step)
-                })
-                .map(|l| format!("{l}\n"))
-                .collect();
-            write_atomic(&self.metrics_file, kept.as_bytes())?;
-        }
-        Ok(())
+        trim_metrics(&self.metrics_file, state.step)
     }
 }
 

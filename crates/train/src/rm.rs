@@ -4,13 +4,12 @@
 //! trainers (GRPO, RLOO, PPO) score completions with a trained reward model.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -27,7 +26,9 @@ use crate::error::{Result, TrainError};
 use crate::export::{hf_tensors, safetensors_bytes};
 use crate::params::{add_grads, clip_grad_norm, grad_norm, stable_param_ids};
 use crate::schedule::lr_at;
-use crate::session::{Metrics, Observer, StepReport, TrainerState, latest_checkpoint};
+use crate::session::{
+    Metrics, Observer, StepReport, TrainerState, adamw, append_jsonl, latest_checkpoint, mark_latest_and_prune, trim_metrics,
+};
 use crate::sft::default_device;
 
 /// HF-named f32 tensors: `name -> (shape, little-endian bytes)`.
@@ -363,14 +364,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     }
 }
 
-fn adamw(s: &TrainSettings) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_beta_1(s.adam_beta1 as f32)
-        .with_beta_2(s.adam_beta2 as f32)
-        .with_epsilon(s.adam_epsilon as f32)
-        .with_weight_decay(s.weight_decay as f32)
-        .init()
-}
 
 /// A reward-model run: the model, its optimizer, the data and the loop (the same rules as [`crate::Session`]:
 /// warm-up + schedule, exact accumulation, clipping, non-finite checks, `metrics.jsonl`, atomic checkpoints).
@@ -457,20 +450,7 @@ impl<'a> RmTrainer<'a> {
         self.cursor = serde_json::from_value(state.algorithm)
             .map_err(|e| model_err(dir, format!("reward-model data cursor: {e}")))?;
         self.step = state.step;
-        if let Ok(text) = std::fs::read_to_string(&self.metrics_file) {
-            let kept: String = text
-                .lines()
-                .filter(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .ok()
-                        .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
-                        .is_some_and(|s| s as usize <= state.step)
-                })
-                .map(|l| format!("{l}\n"))
-                .collect();
-            write_atomic(&self.metrics_file, kept.as_bytes())?;
-        }
-        Ok(())
+        trim_metrics(&self.metrics_file, state.step)
     }
 
     /// Held-out accuracy, margin and loss (`None` without eval data).
@@ -504,13 +484,7 @@ impl<'a> RmTrainer<'a> {
     }
 
     fn log_value(&self, value: &serde_json::Value) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.metrics_file)
-            .map_err(io(&self.metrics_file))?;
-        writeln!(f, "{value}").map_err(io(&self.metrics_file))?;
-        f.flush().map_err(io(&self.metrics_file))
+        append_jsonl(&self.metrics_file, value)
     }
 
     fn log_eval(&self, observer: &mut dyn Observer) -> Result<()> {
@@ -632,26 +606,7 @@ impl<'a> RmTrainer<'a> {
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
         let name = format!("checkpoint-{}", self.step);
         let dir = self.save_checkpoint_named(&name, &self.cursor)?;
-        write_atomic(&self.settings.output_dir.join("latest"), name.as_bytes())?;
-        let out = &self.settings.output_dir;
-        let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(out)
-            .map_err(io(out))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let n = e.file_name().to_string_lossy().to_string();
-                n.strip_prefix("checkpoint-")?
-                    .parse::<usize>()
-                    .ok()
-                    .map(|s| (s, e.path()))
-            })
-            .collect();
-        steps.sort();
-        let keep = self.settings.save_total_limit.max(1);
-        if steps.len() > keep {
-            for (_, p) in &steps[..steps.len() - keep] {
-                std::fs::remove_dir_all(p).map_err(io(p))?;
-            }
-        }
+        mark_latest_and_prune(&self.settings.output_dir, &name, self.settings.save_total_limit)?;
         Ok(dir)
     }
 

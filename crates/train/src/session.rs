@@ -92,13 +92,61 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     }
 }
 
-fn adamw(s: &TrainSettings) -> ModuleOptimizer {
+/// AdamW with the run's betas, epsilon and weight decay (the learning rate is passed per step).
+pub(crate) fn adamw(s: &TrainSettings) -> ModuleOptimizer {
     AdamWConfig::new()
         .with_beta_1(s.adam_beta1 as f32)
         .with_beta_2(s.adam_beta2 as f32)
         .with_epsilon(s.adam_epsilon as f32)
         .with_weight_decay(s.weight_decay as f32)
         .init()
+}
+
+/// Appends one JSON line to `path` and flushes it, so a crash loses at most the current line.
+pub(crate) fn append_jsonl(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io(path))?;
+    writeln!(f, "{value}").map_err(io(path))?;
+    f.flush().map_err(io(path))
+}
+
+/// Drops the lines of `metrics.jsonl` logged after `step` (a resumed run redoes those steps).
+pub(crate) fn trim_metrics(path: &Path, step: usize) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let kept: String = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
+                    .is_some_and(|s| s as usize <= step)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write_atomic(path, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Points `output_dir/latest` at checkpoint `name`, then deletes all but the `keep` newest `checkpoint-<step>`
+/// folders.
+pub(crate) fn mark_latest_and_prune(output_dir: &Path, name: &str, keep: usize) -> Result<()> {
+    write_atomic(&output_dir.join("latest"), name.as_bytes())?;
+    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(output_dir)
+        .map_err(io(output_dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix("checkpoint-")?.parse::<usize>().ok().map(|s| (s, e.path()))
+        })
+        .collect();
+    steps.sort();
+    let keep = keep.max(1);
+    if steps.len() > keep {
+        for (_, p) in &steps[..steps.len() - keep] {
+            std::fs::remove_dir_all(p).map_err(io(p))?;
+        }
+    }
+    Ok(())
 }
 
 /// The newest checkpoint folder in `output_dir`, if any.
@@ -158,20 +206,7 @@ impl Session {
         self.step = state.step;
         self.resumed_algorithm_state = Some(state.algorithm);
         // Drop metrics of steps after the checkpoint: they will be redone.
-        if let Ok(text) = std::fs::read_to_string(&self.metrics_file) {
-            let kept: String = text
-                .lines()
-                .filter(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .ok()
-                        .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
-                        .is_some_and(|s| s as usize <= state.step)
-                })
-                .map(|l| format!("{l}\n"))
-                .collect();
-            write_atomic(&self.metrics_file, kept.as_bytes())?;
-        }
-        Ok(())
+        trim_metrics(&self.metrics_file, state.step)
     }
 
     /// True while steps remain.
@@ -271,13 +306,7 @@ impl Session {
 
     /// Appends any JSON object to `metrics.jsonl` (evaluation results use `"eval/..."` keys).
     pub fn log_value(&self, value: &serde_json::Value) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.metrics_file)
-            .map_err(io(&self.metrics_file))?;
-        writeln!(f, "{value}").map_err(io(&self.metrics_file))?;
-        f.flush().map_err(io(&self.metrics_file))
+        append_jsonl(&self.metrics_file, value)
     }
 
     /// Whether a checkpoint is due after the current step.
@@ -289,8 +318,7 @@ impl Session {
     pub fn save_checkpoint(&self, algorithm: serde_json::Value) -> Result<PathBuf> {
         let name = format!("checkpoint-{}", self.step);
         let dir = self.save_checkpoint_named(&name, algorithm)?;
-        write_atomic(&self.settings.output_dir.join("latest"), name.as_bytes())?;
-        self.prune_checkpoints()?;
+        mark_latest_and_prune(&self.settings.output_dir, &name, self.settings.save_total_limit)?;
         Ok(dir)
     }
 
@@ -315,26 +343,6 @@ impl Session {
             write_atomic(&tmp.join("trainer_state.json"), &state)
         })?;
         Ok(dir)
-    }
-
-    fn prune_checkpoints(&self) -> Result<()> {
-        let dir = &self.settings.output_dir;
-        let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().to_string();
-                name.strip_prefix("checkpoint-")?.parse::<usize>().ok().map(|s| (s, e.path()))
-            })
-            .collect();
-        steps.sort();
-        let keep = self.settings.save_total_limit.max(1);
-        if steps.len() > keep {
-            for (_, p) in &steps[..steps.len() - keep] {
-                std::fs::remove_dir_all(p).map_err(io(p))?;
-            }
-        }
-        Ok(())
     }
 
     /// Per-step RNG seed: the same step of a resumed run draws the same numbers.
