@@ -3,6 +3,8 @@
 //!
 //! Throughput is reported per element = token, so criterion prints tokens/s directly.
 
+#![allow(missing_docs)] // `criterion_group!` generates an undocumented function
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -13,6 +13,7 @@ use temper_tensor_ops::{SamplingParams, sample};
 use crate::causal_lm::CausalLm;
 use crate::error::{ModelError, Result};
 use crate::llama::{AttentionInfo, KvCache};
+use crate::thin::HotWorkers;
 
 /// How to generate.
 #[derive(Clone, Debug)]
@@ -108,6 +109,8 @@ pub fn generate<M: CausalLm + ?Sized>(
     if prompts.is_empty() || config.max_new_tokens == 0 {
         return Ok(out);
     }
+    // Keep a helper core hot for the memory-bound few-row products of decoding (CPU only; see `thin`).
+    let _hot = HotWorkers::start(device);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let max_len = prompts.iter().map(Vec::len).max().unwrap_or(0);
 

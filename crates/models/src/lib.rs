@@ -34,6 +34,7 @@ mod llama;
 #[cfg(feature = "tokenizer")]
 mod load;
 mod loader;
+mod thin;
 
 pub use causal_lm::CausalLm;
 pub use config::{Architecture, LlamaConfig};
@@ -45,3 +46,4 @@ pub use llama::{Attention, AttentionInfo, DecoderLayer, KvCache, Llama, Mlp};
 pub use load::{LoadedModel, load_model};
 pub use loader::{GgufWeights, HfWeights, HostTensor, WeightSource, build_llama, load_gguf, load_hf_dir};
 pub use temper_tensor_ops::SamplingParams;
+pub use thin::HotWorkers;

@@ -14,6 +14,7 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::LlamaConfig;
+use crate::thin;
 
 /// Large negative score for masked keys: finite, so a fully masked (left-padding) query row stays finite.
 const MASKED: f32 = -1.0e30;
@@ -303,9 +304,9 @@ impl Attention {
         let [b, t, _] = x.dims();
         let (nh, nkv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let group = nh / nkv;
-        let q = self.q_proj.forward(x.clone()).reshape([b, t, nh, hd]).swap_dims(1, 2); // (B, nh, T, hd)
-        let k = self.k_proj.forward(x.clone()).reshape([b, t, nkv, hd]).swap_dims(1, 2); // (B, nkv, T, hd)
-        let v = self.v_proj.forward(x).reshape([b, t, nkv, hd]).swap_dims(1, 2); // (B, nkv, T, hd)
+        let q = thin::linear(&self.q_proj, x.clone()).reshape([b, t, nh, hd]).swap_dims(1, 2); // (B, nh, T, hd)
+        let k = thin::linear(&self.k_proj, x.clone()).reshape([b, t, nkv, hd]).swap_dims(1, 2); // (B, nkv, T, hd)
+        let v = thin::linear(&self.v_proj, x).reshape([b, t, nkv, hd]).swap_dims(1, 2); // (B, nkv, T, hd)
         let q = q.clone() * cos.clone() + rotate_half(q) * sin.clone();
         let k = k.clone() * cos.clone() + rotate_half(k) * sin.clone();
         let (k, v) = match cache {
@@ -320,14 +321,14 @@ impl Attention {
         let probs = softmax(scores, 3).reshape([b, nkv, group * t, s]);
         let out = probs.matmul(v); // (B, nkv, g·T, hd)
         let out = out.reshape([b, nh, t, hd]).swap_dims(1, 2).reshape([b, t, nh * hd]); // (B, T, nh·hd)
-        self.o_proj.forward(out)
+        thin::linear(&self.o_proj, out)
     }
 }
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = silu(thin::linear(&self.gate_proj, x.clone()));
+        thin::linear(&self.down_proj, gate * thin::linear(&self.up_proj, x))
     }
 }
 
@@ -406,12 +407,12 @@ impl Llama {
     /// LM head on hidden states: `[B, T, H] -> [B, T, V]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => thin::linear(head, hidden),
             None => {
                 let [b, t, h] = hidden.dims();
                 let w = self.embed_tokens.weight.val(); // (V, H)
                 let v = w.dims()[0];
-                hidden.reshape([b * t, h]).matmul(w.transpose()).reshape([b, t, v])
+                thin::matmul_cols(hidden.reshape([b * t, h]), w.transpose()).reshape([b, t, v])
             }
         }
     }
