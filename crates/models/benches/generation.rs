@@ -33,14 +33,33 @@ fn ids(rows: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
     Tensor::from_data(TensorData::new(flat, [rows.len(), rows[0].len()]), device)
 }
 
+/// The CPU backends of this build: `cpu` (flex) always, `ndarray` with `--features ndarray` (for the backend
+/// comparison in docs/backends.md).
+fn backends() -> Vec<(&'static str, Device)> {
+    #[allow(unused_mut)] // pushed to only with `--features ndarray`
+    let mut v = vec![("cpu", Device::flex())];
+    #[cfg(feature = "ndarray")]
+    {
+        #[allow(deprecated)] // burn 0.22 deprecates ndarray; measured here to justify flex as the default
+        v.push(("ndarray", Device::ndarray()));
+    }
+    v
+}
+
 fn bench(c: &mut Criterion) {
+    for (name, device) in backends() {
+        bench_backend(c, name, &device);
+    }
+}
+
+fn bench_backend(c: &mut Criterion, group: &str, device: &Device) {
     let path = smollm2();
-    let device = Device::flex();
+    let device = device.clone();
     let model: Llama = match load_model(&path, &device) {
         Ok(m) => m.model,
         Err(e) => panic!("{e}: run `temper fetch smollm2` first"),
     };
-    let mut g = c.benchmark_group("cpu");
+    let mut g = c.benchmark_group(group);
     g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
 
     for batch in [1usize, 8] {

@@ -1,4 +1,5 @@
-//! Run-time device selection: `cpu` (burn's flex backend), `wgpu` and `cuda` (each behind its cargo feature).
+//! Run-time device selection: `cpu` (burn's flex backend), and `ndarray`, `wgpu`, `cuda` (each behind its cargo
+//! feature; `ndarray` is burn's older CPU backend, kept for comparison: docs/backends.md).
 
 use burn::tensor::Device;
 
@@ -7,6 +8,9 @@ use crate::error::{ModelError, Result};
 /// The device names this build understands.
 pub fn available_devices() -> Vec<&'static str> {
     let mut v = vec!["cpu"];
+    if cfg!(feature = "ndarray") {
+        v.push("ndarray");
+    }
     if cfg!(feature = "wgpu") {
         v.push("wgpu");
     }
@@ -16,7 +20,7 @@ pub fn available_devices() -> Vec<&'static str> {
     v
 }
 
-/// Parses `cpu`, `wgpu`, `cuda` or `cuda:N` into a device.
+/// Parses `cpu`, `ndarray`, `wgpu`, `cuda` or `cuda:N` into a device.
 pub fn parse_device(name: &str) -> Result<Device> {
     let not_built = |feature: &str| {
         ModelError::Device(
@@ -26,6 +30,17 @@ pub fn parse_device(name: &str) -> Result<Device> {
     };
     match name {
         "cpu" | "flex" => Ok(Device::flex()),
+        "ndarray" => {
+            #[cfg(feature = "ndarray")]
+            {
+                #[allow(deprecated)] // kept for the backend comparison only
+                Ok(Device::ndarray())
+            }
+            #[cfg(not(feature = "ndarray"))]
+            {
+                Err(not_built("ndarray"))
+            }
+        }
         "wgpu" => {
             #[cfg(feature = "wgpu")]
             {
