@@ -112,12 +112,13 @@ pub fn rm(args: &TrainArgs) -> Result<()> {
     };
     let (train, eval) = run.load_data()?;
     let mut trainer = RmTrainer::new(&tok, model, &device, &train, &eval, run.rm.clone(), run.train.clone())?;
-    let mut bar = TrainBar::new(trainer.settings.steps, trainer.step);
+    let mut bar = TrainBar::new(trainer.session.settings.steps, trainer.session.step);
     trainer.train(&mut bar)?;
     bar.finish();
-    let dir = trainer.settings.output_dir.join("final");
+    let dir = trainer.session.settings.output_dir.join("final");
     trainer
-        .model
+        .session
+        .merged()
         .export(&dir, &[("tokenizer.json", tokenizer_json(&tok)?)])?;
     eprintln!("final reward model: {}", dir.display());
     Ok(())

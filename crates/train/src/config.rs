@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
+use crate::lora::LoraSettings;
 use crate::schedule::Schedule;
 
 fn d_steps() -> usize {
@@ -104,6 +105,11 @@ pub struct TrainSettings {
     /// Resume from the newest checkpoint in `output_dir` when there is one.
     #[serde(default = "d_true")]
     pub resume: bool,
+    /// Train low-rank adapters instead of every weight
+    /// ([LoRA, Hu et al. 2021](https://arxiv.org/abs/2106.09685)): `lora = { rank = 8, alpha = 16.0,
+    /// targets = ["q_proj", "v_proj"] }`. Absent (the default) = full fine-tuning.
+    #[serde(default)]
+    pub lora: Option<LoraSettings>,
 }
 
 impl Default for TrainSettings {
@@ -127,7 +133,7 @@ impl TrainSettings {
         if self.batch_size == 0 || self.micro_batch() == 0 {
             return Err("train.batch_size and train.micro_batch_size must be at least 1".into());
         }
-        if self.batch_size % self.micro_batch() != 0 {
+        if !self.batch_size.is_multiple_of(self.micro_batch()) {
             return Err(format!(
                 "train.batch_size ({}) must be a multiple of train.micro_batch_size ({})",
                 self.batch_size,
@@ -138,12 +144,15 @@ impl TrainSettings {
             return Err(format!("train.learning_rate must be a finite number >= 0, got {}", self.learning_rate));
         }
         if let Some(c) = self.max_grad_norm
-            && !(c > 0.0)
+            && c.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
         {
             return Err(format!("train.max_grad_norm must be positive, got {c}"));
         }
         if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
             return Err("train.adam_beta1 and train.adam_beta2 must be in [0, 1)".into());
+        }
+        if let Some(l) = &self.lora {
+            l.validate()?;
         }
         Ok(())
     }
@@ -180,5 +189,34 @@ mod tests {
         assert!(err.to_string().contains("learning_rat"), "{err}");
         let bad: TrainSettings = parse_toml("batch_size = 6\nmicro_batch_size = 4\n", Path::new("x.toml")).expect("parses");
         assert!(bad.validate().expect_err("6 % 4").contains("multiple"));
+        assert_eq!(s.lora, None, "full fine-tuning by default");
+    }
+
+    #[test]
+    fn lora_table_parses_with_peft_defaults_and_rejects_bad_fields() {
+        let s: TrainSettings = parse_toml("lora = { rank = 4, alpha = 8.0, targets = [\"q_proj\", \"down_proj\"] }\n", Path::new("x.toml"))
+            .expect("parses");
+        let l = s.lora.clone().expect("lora");
+        assert_eq!((l.rank, l.alpha, l.dropout, l.scale()), (4, 8.0, 0.0, 2.0));
+        s.validate().expect("valid");
+        assert!(l.targets_path("layers.3.mlp.down_proj.weight"));
+        assert!(!l.targets_path("layers.3.self_attn.v_proj.weight"));
+        assert!(!l.targets_path("layers.3.self_attn.q_proj.bias"));
+        let d: TrainSettings = parse_toml("[lora]\n", Path::new("x.toml")).expect("defaults");
+        assert_eq!(d.lora, Some(LoraSettings::default()));
+        assert_eq!(LoraSettings::default().targets, vec!["q_proj", "v_proj"]);
+        for (text, want) in [
+            ("lora = { rank = 0 }", "rank"),
+            ("lora = { dropout = 0.05 }", "dropout"),
+            ("lora = { targets = [\"qproj\"] }", "qproj"),
+            ("lora = { targets = [] }", "targets"),
+            ("lora = { alpha = -1.0 }", "alpha"),
+        ] {
+            let s: TrainSettings = parse_toml(text, Path::new("x.toml")).expect("parses");
+            let err = s.validate().expect_err(text);
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        let err = parse_toml::<TrainSettings>("lora = { rank = 4, r = 2 }", Path::new("x.toml")).expect_err("unknown");
+        assert!(err.to_string().contains("unknown field `r`"), "{err}");
     }
 }

@@ -1,15 +1,22 @@
 //! `temper export`: writes a model as HF `model.safetensors` + `config.json`, atomically, so that Temper and
-//! transformers both reload it.
+//! transformers both reload it. A model trained with LoRA is written merged (`W + (alpha/r)·A B`): a plain model.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::DType;
 use temper_models::Llama;
 
 use crate::atomic::{atomic_dir, write_atomic};
 use crate::error::{Result, TrainError};
 use crate::params::named_tensors;
+
+/// HF-named f32 tensors ready for safetensors: `name -> (shape, little-endian bytes)`.
+pub(crate) type HfTensors = BTreeMap<String, (Vec<usize>, Vec<u8>)>;
+
+/// Named f32 tensors read back: `name -> (shape, values)`.
+pub(crate) type F32Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// Maps a burn parameter path of [`Llama`] to its HF tensor name, and whether it is a linear weight stored
 /// `[in, out]` in burn (HF stores `[out, in]`).
@@ -32,10 +39,12 @@ pub(crate) fn hf_name(burn_path: &str) -> Option<(String, bool)> {
     Some((name, is_linear))
 }
 
-/// HF-named f32 tensors of a model: `name -> (shape, little-endian bytes)`.
-pub fn hf_tensors(model: &Llama) -> Result<BTreeMap<String, (Vec<usize>, Vec<u8>)>> {
+/// HF-named f32 tensors of a model: `name -> (shape, little-endian bytes)`. LoRA adapters, if any, are merged
+/// into their weights.
+pub fn hf_tensors(model: &Llama) -> Result<HfTensors> {
     let mut out = BTreeMap::new();
-    for (path, data) in named_tensors(model) {
+    // Without adapters `materialize` keeps the same tensor handles (no copy).
+    for (path, data) in named_tensors(&model.valid().materialize()) {
         let (name, transpose) = hf_name(&path).ok_or_else(|| TrainError::Export(format!("unknown parameter `{path}`")))?;
         let data = if data.dtype() == DType::F32 { data } else { data.convert::<f32>() };
         let shape = data.shape().to_vec();
@@ -61,7 +70,7 @@ pub fn hf_tensors(model: &Llama) -> Result<BTreeMap<String, (Vec<usize>, Vec<u8>
 }
 
 /// Serialises HF-named tensors to safetensors bytes.
-pub(crate) fn safetensors_bytes(tensors: &BTreeMap<String, (Vec<usize>, Vec<u8>)>) -> Result<Vec<u8>> {
+pub(crate) fn safetensors_bytes(tensors: &HfTensors) -> Result<Vec<u8>> {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(n, (shape, bytes))| {
@@ -73,6 +82,37 @@ pub(crate) fn safetensors_bytes(tensors: &BTreeMap<String, (Vec<usize>, Vec<u8>)
     let mut meta = std::collections::HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
     safetensors::tensor::serialize(views, Some(meta)).map_err(|e| TrainError::Export(e.to_string()))
+}
+
+/// Reads every tensor of a safetensors file as f32: `name -> (shape, values)` (F32, F16 and BF16 are accepted).
+pub(crate) fn read_f32_safetensors(path: &Path) -> Result<F32Tensors> {
+    let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |message: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let raw = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            safetensors::Dtype::F16 => raw
+                .chunks_exact(2)
+                .map(|c| burn::tensor::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            safetensors::Dtype::BF16 => raw
+                .chunks_exact(2)
+                .map(|c| burn::tensor::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => return Err(bad(format!("{name}: unsupported dtype {other:?}"))),
+        };
+        out.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok(out)
 }
 
 /// Writes `dir/model.safetensors` and `dir/config.json` (plus any extra files, e.g. the tokenizer) atomically:

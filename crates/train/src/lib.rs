@@ -1,9 +1,11 @@
 //! `temper-train`: trainers that run Temper's objectives end to end on a Llama-family model.
 //!
-//! Every trainer shares [`Session`]: AdamW with warm-up and a schedule, exact gradient accumulation,
+//! Every trainer shares [`Session`], generic over the [`Trainable`] module it trains (a [`Llama`](temper_models::Llama),
+//! a [`RewardModel`], a [`PolicyWithValue`]): AdamW with warm-up and a schedule, exact gradient accumulation,
 //! global-norm clipping, non-finite checks, metrics as JSONL, and checkpoints (HF safetensors weights,
-//! optimizer state, data position) written atomically and resumed exactly. [`export_hf`] writes a model that
-//! Temper and transformers reload.
+//! optimizer state, data position) written atomically and resumed exactly; `[train] lora` trains LoRA adapters
+//! ([`LoraSettings`]) instead of every weight. [`export_hf`] writes a (merged) model that Temper and
+//! transformers reload.
 
 mod atomic;
 mod batch;
@@ -14,6 +16,7 @@ mod dpo;
 mod error;
 mod export;
 mod grpo;
+mod lora;
 mod params;
 mod ppo;
 mod rm;
@@ -32,9 +35,10 @@ pub use data::{
 };
 pub use error::{Result, TrainError};
 pub use export::{export_hf, hf_tensors};
+pub use lora::{LORA_TARGETS, LoraSettings, trainable_count, trainable_tensors};
 pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
-pub use session::{Metrics, Observer, Quiet, Session, StepReport, TrainerState, latest_checkpoint};
+pub use session::{Metrics, Observer, Quiet, Session, StepReport, Trainable, TrainerState, Update, latest_checkpoint};
 pub use sft::{SftRunConfig, SftTrainer};
 pub use grpo::{GrpoRunConfig, GrpoTrainer};
 pub use ppo::{PolicyWithValue, PpoRunConfig, PpoTrainer};

@@ -4,17 +4,16 @@
 //! token, the KL to a frozen reference in the reward or in the loss), GAE(γ, λ), whitened advantages, and
 //! several epochs of shuffled mini-batch updates of the clipped policy + clipped value loss per rollout batch.
 //!
-//! [`Session`](crate::Session) trains a bare [`Llama`], so this file runs its own loop over [`PolicyWithValue`]
-//! with the same parts: AdamW, warm-up + schedule (over optimizer updates), exact gradient accumulation,
-//! global-norm clipping, `metrics.jsonl`, and atomic checkpoints (policy as HF safetensors, the value head in
-//! `value_head.safetensors`, optimizer, prompt cursor) resumed exactly.
+//! [`PolicyWithValue`] is trained by the shared [`Session`] loop: AdamW, warm-up + schedule (over optimizer
+//! updates: [`Session::update`] per mini-batch, [`Session::finish_step`] per rollout batch), exact gradient
+//! accumulation, global-norm clipping, `metrics.jsonl`, atomic checkpoints (policy as HF safetensors, the value
+//! head in `value_head.safetensors`, optimizer, prompt cursor) resumed exactly, and LoRA (value head in full).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -24,20 +23,16 @@ use temper_rewards::{RewardSpec, WeightedSum, build_weighted_sum};
 use temper_rl_objectives::{KlPenalty, PpoConfig, PpoInputs, completion_metrics, gae, ppo_loss, ppo_token_rewards};
 use temper_tokenizer::Tokenizer;
 
-use crate::atomic::{atomic_dir, write_atomic};
+use crate::atomic::write_atomic;
 use crate::batch::int_tensor;
 use crate::config::TrainSettings;
 use crate::data::Cursor;
 use crate::error::{Result, TrainError};
-use crate::export::{hf_tensors, safetensors_bytes};
+use crate::export::{hf_tensors, read_f32_safetensors, safetensors_bytes};
 use crate::grpo::default_model;
-use crate::params::{add_grads, clip_grad_norm, stable_param_ids};
 use crate::rloo::{all_logps, eval_and_log, host, pad_cols, vec1};
 use crate::rollout::{GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards, rollout};
-use crate::schedule::lr_at;
-use crate::session::{
-    Metrics, Observer, StepReport, TrainerState, adamw, append_jsonl, latest_checkpoint, mark_latest_and_prune, trim_metrics,
-};
+use crate::session::{Metrics, Observer, Session, Trainable, Update};
 use crate::sft::default_device;
 
 fn d_epochs() -> usize {
@@ -175,13 +170,61 @@ impl PolicyWithValue {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
+impl Trainable for PolicyWithValue {
+    /// The policy as HF `model.safetensors`, the value head in `value_head.safetensors`.
+    fn save_weights(&self, dir: &Path) -> Result<()> {
+        write_atomic(&dir.join("model.safetensors"), &safetensors_bytes(&hf_tensors(&self.policy)?)?)?;
+        let f32_bytes = |t: TensorData| -> Result<(Vec<usize>, Vec<u8>)> {
+            let shape = t.shape().to_vec();
+            let v = t.convert::<f32>().try_to_vec::<f32>().map_err(|e| TrainError::Export(format!("value head: {e:?}")))?;
+            Ok((shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        };
+        let mut head = std::collections::BTreeMap::new();
+        head.insert("value_head.weight".to_string(), f32_bytes(self.value_head.weight.val().into_data())?);
+        if let Some(b) = &self.value_head.bias {
+            head.insert("value_head.bias".to_string(), f32_bytes(b.val().into_data())?);
+        }
+        write_atomic(&dir.join("value_head.safetensors"), &safetensors_bytes(&head)?)
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        self.policy.config().to_hf_json()
+    }
+
+    fn load_weights(dir: &Path, device: &Device) -> Result<Self> {
+        let bad = |message: String| TrainError::Checkpoint {
+            path: dir.join("value_head.safetensors"),
+            message,
+        };
+        let policy = load_hf_dir(dir, device)?;
+        let head = read_f32_safetensors(&dir.join("value_head.safetensors"))?;
+        let h = policy.config().hidden_size;
+        let (wshape, w) = head.get("value_head.weight").ok_or_else(|| bad("no value_head.weight".into()))?;
+        if wshape.as_slice() != [h, 1] {
+            return Err(bad(format!("value_head.weight has shape {wshape:?}, expected [{h}, 1]")));
+        }
+        let weight = Tensor::<2>::from_data(TensorData::new(w.clone(), [h, 1]), device);
+        let bias = match head.get("value_head.bias") {
+            Some((shape, b)) if shape.as_slice() == [1] => {
+                Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(b.clone(), [1]), device)))
+            }
+            Some((shape, _)) => return Err(bad(format!("value_head.bias has shape {shape:?}, expected [1]"))),
+            None => None,
+        };
+        Ok(PolicyWithValue {
+            policy,
+            value_head: Linear {
+                weight: Param::from_tensor(weight),
+                bias,
+            },
+        })
+    }
+
+    /// The value head is new: it is trained in full under LoRA.
+    fn trained_in_full(path: &str) -> bool {
+        path.starts_with("value_head.")
     }
 }
-
 
 /// Rows `rows` (first `c` columns) of a host `[_, c_all]` matrix as a tensor.
 fn gather(h: &[f32], c_all: usize, rows: &[usize], c: usize, device: &Device) -> Tensor<2> {
@@ -203,7 +246,7 @@ struct Batch {
     cols: usize,
 }
 
-/// A PPO run: owns the policy + value head, the optimizer and the loop.
+/// A PPO run: the prompts, rewards and frozen reference around a [`Session`] over the policy + value head.
 pub struct PpoTrainer<'a> {
     tok: &'a Tokenizer,
     prompts: PromptSet,
@@ -211,11 +254,7 @@ pub struct PpoTrainer<'a> {
     cursor: Cursor,
     run: PpoRunConfig,
     reference: Option<Llama>,
-    model: PolicyWithValue,
-    device: Device,
-    optim: ModuleOptimizer,
-    step: usize,
-    metrics_file: PathBuf,
+    session: Session<PolicyWithValue>,
     last: Option<Rollout>,
 }
 
@@ -245,47 +284,47 @@ impl<'a> PpoTrainer<'a> {
                 message: "no training prompts".into(),
             });
         }
-        let out = run.train.output_dir.clone();
-        std::fs::create_dir_all(&out).map_err(io(&out))?;
+        // The frozen reference is the initial model, taken before any adapter is attached.
         let reference = (run.ppo.kl_coef != 0.0).then(|| initial.valid());
-        let model = stable_param_ids(PolicyWithValue::new(initial.fork(device), device));
-        let mut t = Self {
+        let model = PolicyWithValue::new(initial.fork(device), device);
+        let mut session = Session::start(model, device, run.train.clone())?;
+        let mut cursor = Cursor::new(prompts.train.len(), run.train.seed);
+        if let Some(state) = session.resumed_algorithm_state.take() {
+            cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
+                path: run.train.output_dir.clone(),
+                message: format!("PPO prompt cursor: {e}"),
+            })?;
+        }
+        Ok(Self {
             tok,
-            cursor: Cursor::new(prompts.train.len(), run.train.seed),
+            cursor,
             prompts,
             rewards,
             reference,
-            model,
-            device: device.clone(),
-            optim: adamw(&run.train),
-            step: 0,
-            metrics_file: out.join("metrics.jsonl"),
+            session,
             last: None,
             run,
-        };
-        if t.run.train.resume
-            && let Some(ckpt) = latest_checkpoint(&out)
-        {
-            t.load_checkpoint(&ckpt)?;
-        } else if t.metrics_file.exists() {
-            std::fs::remove_file(&t.metrics_file).map_err(io(&t.metrics_file))?;
-        }
-        Ok(t)
+        })
     }
 
-    /// The policy being trained.
+    /// The policy being trained (with LoRA: base + adapters; [`crate::export_hf`] writes it merged).
     pub fn policy(&self) -> &Llama {
-        &self.model.policy
+        &self.session.model.policy
     }
 
     /// The policy with its value head.
     pub fn model(&self) -> &PolicyWithValue {
-        &self.model
+        &self.session.model
+    }
+
+    /// The shared loop (settings, optimizer, checkpoints).
+    pub fn session(&self) -> &Session<PolicyWithValue> {
+        &self.session
     }
 
     /// Rollout batches done so far.
     pub fn step(&self) -> usize {
-        self.step
+        self.session.step
     }
 
     /// The rollout of the last step (for inspection).
@@ -293,34 +332,25 @@ impl<'a> PpoTrainer<'a> {
         self.last.as_ref()
     }
 
-    fn step_seed(&self) -> u64 {
-        self.run.train.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(self.step as u64 + 1)
-    }
-
-    /// Appends a JSON line to `metrics.jsonl`.
-    fn log_value(&self, value: &serde_json::Value) -> Result<()> {
-        append_jsonl(&self.metrics_file, value)
-    }
-
     fn eval(&self, observer: &mut dyn Observer) -> Result<()> {
-        let inner = self.device.clone().inner();
+        let inner = self.session.device.clone().inner();
         eval_and_log(
-            &self.model.policy.valid(),
+            &self.session.merged().policy,
             self.tok,
             &self.prompts,
             &self.rewards,
             &self.run.generation,
-            self.step,
+            self.session.step,
             &inner,
-            &|v| self.log_value(v),
+            &|v| self.session.log_value(v),
             observer,
         )
     }
 
     /// Old log-probs, reference log-probs, values, shaped rewards and GAE of one rollout batch (no gradients).
     fn prepare(&self, ro: &Rollout, scores: &[f64], pad: u32, metrics: &mut Metrics) -> Result<Batch> {
-        let inner = self.device.clone().inner();
-        let valid = self.model.valid();
+        let inner = self.session.device.clone().inner();
+        let valid = self.session.model.valid();
         let temperature = self.run.generation.temperature.max(1e-6);
         let n = ro.len();
         let chunk = self.run.train.micro_batch();
@@ -368,87 +398,66 @@ impl<'a> PpoTrainer<'a> {
     }
 
     /// One optimizer update on the rows `mini` (micro-batched; each micro-loss weighted by its share of the
-    /// mini-batch's completion tokens, so the accumulated gradient is the mini-batch loss's). Returns the loss,
-    /// the pre-clip gradient norm, the learning rate and token-weighted loss metrics.
-    fn update(&mut self, ro: &Rollout, b: &Batch, mini: &[usize], update_index: usize, pad: u32) -> Result<(f64, f64, f64, Metrics)> {
-        let device = self.device.clone();
+    /// mini-batch's completion tokens, so the accumulated gradient is the mini-batch loss's). `cursor` is the
+    /// prompt position saved if the loss turns non-finite.
+    fn update(&mut self, ro: &Rollout, b: &Batch, mini: &[usize], update_index: usize, pad: u32, cursor: &Cursor) -> Result<Update> {
+        let device = self.session.device.clone();
         let temperature = self.run.generation.temperature.max(1e-6);
         let tokens_of = |rows: &[usize]| -> f64 {
             rows.iter().map(|&r| b.mask[r * b.cols..(r + 1) * b.cols].iter().map(|&m| f64::from(m)).sum::<f64>()).sum()
         };
         let total_tokens = tokens_of(mini).max(1.0);
-        let mut grads: Option<GradientsParams> = None;
-        let (mut loss_sum, mut metrics) = (0.0, Metrics::new());
-        for rows in mini.chunks(self.run.train.micro_batch()) {
-            let packed = ro.pack(rows, pad);
-            let c = packed.completion_len;
-            let (lp, _, v) = self.model.score(&packed, temperature, false, &device);
-            let g = |h: &[f32]| gather(h, b.cols, rows, c, &device);
-            let inputs = PpoInputs {
-                logps: lp,
-                old_logps: g(&b.old_logps),
-                ref_logps: Some(g(&b.ref_logps)),
-                values: v,
-                old_values: g(&b.old_values),
-                advantages: g(&b.advantages),
-                returns: g(&b.returns),
-                mask: packed.mask(&device),
-            };
-            let out = ppo_loss(&self.run.ppo, inputs)?;
-            let share = tokens_of(rows) / total_tokens;
-            let loss = out.loss * share;
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            if !value.is_finite() {
-                return Err(self.non_finite(value));
-            }
-            loss_sum += value;
-            for (k, v) in out.metrics {
-                let k = if k == "objective/kl" { "loss/kl_avg".to_string() } else { k };
-                *metrics.entry(k).or_insert(0.0) += v * share;
-            }
-            let gp = GradientsParams::from_grads(loss.backward(), &self.model);
-            match grads.as_mut() {
-                Some(acc) => add_grads(&self.model, acc, gp),
-                None => grads = Some(gp),
-            }
-        }
-        let mut grads = grads.unwrap_or_default();
-        let norm = match self.run.train.max_grad_norm {
-            Some(max) => clip_grad_norm(&self.model, &mut grads, max),
-            None => crate::params::grad_norm(&self.model, &grads),
-        };
-        if !norm.is_finite() {
-            return Err(self.non_finite(norm));
-        }
-        let s = &self.run.train;
-        let lr = lr_at(s.lr_schedule, s.learning_rate, s.warmup_steps, update_index, s.steps * self.run.updates_per_step());
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        Ok((loss_sum, norm, lr, metrics))
-    }
-
-    fn non_finite(&self, value: f64) -> TrainError {
-        let checkpoint = self.save_checkpoint_named("last-good").ok();
-        TrainError::NonFinite {
-            step: self.step + 1,
-            value,
-            checkpoint,
-        }
+        let chunks: Vec<&[usize]> = mini.chunks(self.run.train.micro_batch()).collect();
+        let total_updates = self.run.train.steps * self.run.updates_per_step();
+        let cfg = &self.run.ppo;
+        self.session.update(
+            chunks.len(),
+            |model, i| {
+                let rows = chunks[i];
+                let packed = ro.pack(rows, pad);
+                let c = packed.completion_len;
+                let (lp, _, v) = model.score(&packed, temperature, false, &device);
+                let g = |h: &[f32]| gather(h, b.cols, rows, c, &device);
+                let inputs = PpoInputs {
+                    logps: lp,
+                    old_logps: g(&b.old_logps),
+                    ref_logps: Some(g(&b.ref_logps)),
+                    values: v,
+                    old_values: g(&b.old_values),
+                    advantages: g(&b.advantages),
+                    returns: g(&b.returns),
+                    mask: packed.mask(&device),
+                };
+                let out = ppo_loss(cfg, inputs)?;
+                let share = tokens_of(rows) / total_tokens;
+                let metrics = out
+                    .metrics
+                    .into_iter()
+                    .map(|(k, v)| (if k == "objective/kl" { "loss/kl_avg".to_string() } else { k }, v * share))
+                    .collect();
+                Ok((out.loss * share, metrics))
+            },
+            (update_index, total_updates),
+            || serde_json::to_value(cursor).unwrap_or_default(),
+        )
     }
 
     /// Runs until `train.steps` rollout batches, evaluating and checkpointing as configured.
     pub fn train(&mut self, observer: &mut dyn Observer) -> Result<()> {
-        if self.step == 0 {
+        if self.session.step == 0 {
             self.eval(observer)?;
         }
-        let inner = self.device.clone().inner();
+        let inner = self.session.device.clone().inner();
         let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
         let pad = self.tok.pad_id().or(self.tok.eos_id()).unwrap_or(0);
-        while self.step < self.run.train.steps {
+        while self.session.running() {
             let t0 = Instant::now();
+            let cursor_before = self.cursor.clone();
             let picked: Vec<&RenderedPrompt> =
                 self.cursor.take(self.run.train.batch_size).into_iter().map(|i| &self.prompts.train[i]).collect();
-            let policy = self.model.policy.valid();
-            let ro = rollout(&policy, self.tok, &picked, 1, &self.run.generation, self.step_seed(), &inner)?;
+            // Merged once per rollout (with LoRA, `valid()` would re-compose W + ΔW at every decode step).
+            let policy = self.session.merged().policy;
+            let ro = rollout(&policy, self.tok, &picked, 1, &self.run.generation, self.session.step_seed(), &inner)?;
             let gen_seconds = t0.elapsed().as_secs_f64();
             let parts = ro.score(&self.rewards)?;
             let mut metrics = Metrics::new();
@@ -467,48 +476,29 @@ impl<'a> PpoTrainer<'a> {
             let mut loss_metrics = Metrics::new();
             for epoch in 0..self.run.ppo_epochs {
                 let mut order: Vec<usize> = (0..n).collect();
-                let mut rng = rand::rngs::StdRng::seed_from_u64(self.step_seed() ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
-                order.shuffle(&mut rng);
+                let seed = self.session.step_seed() ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
+                order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
                 for (k, rows) in order.chunks(mini).enumerate() {
-                    let index = self.step * updates + epoch * self.run.num_mini_batches + k;
-                    let (l, g, r, m) = self.update(&ro, &batch, rows, index, pad)?;
-                    loss += l / updates as f64;
-                    norm += g / updates as f64;
-                    lr = r;
-                    for (key, v) in m {
+                    let index = self.session.step * updates + epoch * self.run.num_mini_batches + k;
+                    let u = self.update(&ro, &batch, rows, index, pad, &cursor_before)?;
+                    loss += u.loss / updates as f64;
+                    norm += u.grad_norm / updates as f64;
+                    lr = u.learning_rate;
+                    for (key, v) in u.metrics {
                         *loss_metrics.entry(key).or_insert(0.0) += v / updates as f64;
                     }
                 }
             }
             metrics.extend(loss_metrics);
-            self.step += 1;
-            let report = StepReport {
-                step: self.step,
-                total_steps: self.run.train.steps,
-                loss,
-                learning_rate: lr,
-                grad_norm: norm,
-                seconds: t0.elapsed().as_secs_f64(),
-                metrics,
-            };
-            let mut line = serde_json::json!({
-                "step": report.step, "loss": report.loss, "learning_rate": report.learning_rate,
-                "grad_norm": report.grad_norm, "seconds": report.seconds,
-            });
-            if let Some(obj) = line.as_object_mut() {
-                for (k, v) in &report.metrics {
-                    obj.insert(k.clone(), serde_json::json!(v));
-                }
-            }
-            self.log_value(&line)?;
-            self.log_value(&serde_json::json!({"step": self.step, "sample": ro.texts.first()}))?;
+            let report = self.session.finish_step(loss, norm, lr, metrics, t0)?;
+            self.session.log_value(&serde_json::json!({"step": self.session.step, "sample": ro.texts.first()}))?;
             observer.on_step(&report);
             self.last = Some(ro);
             let s = &self.run.train;
-            if (s.eval_steps > 0 && self.step.is_multiple_of(s.eval_steps)) || self.step == s.steps {
+            if (s.eval_steps > 0 && self.session.step.is_multiple_of(s.eval_steps)) || self.session.step == s.steps {
                 self.eval(observer)?;
             }
-            if self.step == s.steps || (s.save_steps > 0 && self.step.is_multiple_of(s.save_steps)) {
+            if self.session.checkpoint_due() {
                 let dir = self.save_checkpoint()?;
                 observer.on_message(&format!("saved {}", dir.display()));
             }
@@ -517,95 +507,8 @@ impl<'a> PpoTrainer<'a> {
     }
 
     /// Writes `output_dir/checkpoint-<step>/` atomically, points `latest` at it and prunes old checkpoints.
-    pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let name = format!("checkpoint-{}", self.step);
-        let dir = self.save_checkpoint_named(&name)?;
-        let out = &self.run.train.output_dir;
-        mark_latest_and_prune(out, &name, self.run.train.save_total_limit)?;
-        Ok(dir)
-    }
-
-    fn save_checkpoint_named(&self, name: &str) -> Result<PathBuf> {
-        let dir = self.run.train.output_dir.join(name);
-        let weights = safetensors_bytes(&hf_tensors(&self.model.policy)?)?;
-        let config = serde_json::to_vec_pretty(&self.model.policy.config().to_hf_json())
-            .map_err(|e| TrainError::Export(e.to_string()))?;
-        let f32_bytes = |t: TensorData| -> Result<(Vec<usize>, Vec<u8>)> {
-            let shape = t.shape().to_vec();
-            let v = t.convert::<f32>().try_to_vec::<f32>().map_err(|e| TrainError::Export(format!("value head: {e:?}")))?;
-            Ok((shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
-        };
-        let mut head = std::collections::BTreeMap::new();
-        head.insert("value_head.weight".to_string(), f32_bytes(self.model.value_head.weight.val().into_data())?);
-        if let Some(b) = &self.model.value_head.bias {
-            head.insert("value_head.bias".to_string(), f32_bytes(b.val().into_data())?);
-        }
-        let head = safetensors_bytes(&head)?;
-        let optim = self.optim.into_bytes().map_err(|e| TrainError::Checkpoint {
-            path: dir.clone(),
-            message: format!("serialising the optimizer: {e:?}"),
-        })?;
-        let state = TrainerState {
-            step: self.step,
-            seed: self.run.train.seed,
-            algorithm: serde_json::to_value(&self.cursor).unwrap_or_default(),
-        };
-        let state = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Export(e.to_string()))?;
-        atomic_dir(&dir, |tmp| {
-            write_atomic(&tmp.join("model.safetensors"), &weights)?;
-            write_atomic(&tmp.join("config.json"), &config)?;
-            write_atomic(&tmp.join("value_head.safetensors"), &head)?;
-            write_atomic(&tmp.join("optimizer.bpk"), &optim)?;
-            write_atomic(&tmp.join("trainer_state.json"), &state)
-        })?;
-        Ok(dir)
-    }
-
-    fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
-        let bad = |message: String| TrainError::Checkpoint {
-            path: dir.to_path_buf(),
-            message,
-        };
-        let state_path = dir.join("trainer_state.json");
-        let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-        let state: TrainerState = serde_json::from_str(&text).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
-        let policy = load_hf_dir(dir, &self.device)?;
-        let head_path = dir.join("value_head.safetensors");
-        let bytes = std::fs::read(&head_path).map_err(io(&head_path))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("value_head.safetensors: {e}")))?;
-        let read = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-            let v = st.tensor(name).map_err(|e| bad(format!("value_head.safetensors: {name}: {e}")))?;
-            let data = v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            Ok((v.shape().to_vec(), data))
-        };
-        let h = policy.config().hidden_size;
-        let (wshape, w) = read("value_head.weight")?;
-        if wshape != [h, 1] {
-            return Err(bad(format!("value_head.weight has shape {wshape:?}, expected [{h}, 1]")));
-        }
-        let weight = Tensor::<2>::from_data(TensorData::new(w, [h, 1]), &self.device);
-        let bias = match st.tensor("value_head.bias") {
-            Ok(_) => {
-                let (_, b) = read("value_head.bias")?;
-                Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(b, [1]), &self.device)))
-            }
-            Err(_) => None,
-        };
-        self.model = stable_param_ids(PolicyWithValue {
-            policy,
-            value_head: Linear {
-                weight: Param::from_tensor(weight),
-                bias,
-            },
-        });
-        let opt_path = dir.join("optimizer.bpk");
-        let bytes = std::fs::read(&opt_path).map_err(io(&opt_path))?;
-        self.optim = adamw(&self.run.train)
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| bad(format!("optimizer.bpk: {e:?}")))?;
-        self.cursor = serde_json::from_value(state.algorithm).map_err(|e| bad(format!("PPO prompt cursor: {e}")))?;
-        self.step = state.step;
-        trim_metrics(&self.metrics_file, state.step)
+    pub fn save_checkpoint(&self) -> Result<std::path::PathBuf> {
+        self.session.save_checkpoint(serde_json::to_value(&self.cursor).unwrap_or_default())
     }
 }
 
@@ -614,6 +517,7 @@ mod tests {
     use temper_rewards::{FnReward, RewardInput};
 
     use super::*;
+    use crate::session::StepReport;
     use crate::rloo::tests::{Collect, low_ids, mean, settings, tiny, tiny_generation, tmp, word_prompts};
 
     /// 1 + the low-id fraction: the constant part gives the value head something to learn from step 1.
@@ -636,9 +540,23 @@ mod tests {
         lr: f64,
         micro: usize,
     ) -> (Vec<StepReport>, Option<Rollout>) {
+        let (reports, ro, _) = run_ppo_with(out, steps, epochs, minis, lr, micro, None);
+        (reports, ro)
+    }
+
+    fn run_ppo_with(
+        out: &Path,
+        steps: usize,
+        epochs: usize,
+        minis: usize,
+        lr: f64,
+        micro: usize,
+        lora: Option<crate::lora::LoraSettings>,
+    ) -> (Vec<StepReport>, Option<Rollout>, PolicyWithValue) {
         let (model, tok, device) = tiny();
         let mut train = settings(out, steps, 16, micro, lr);
         train.save_steps = 2;
+        train.lora = lora;
         let run = PpoRunConfig {
             generation: tiny_generation(),
             train,
@@ -650,7 +568,7 @@ mod tests {
         let mut t = PpoTrainer::start_with_task(&tok, model, &device, run, prompts, offset_reward()).expect("trainer");
         let mut obs = Collect::default();
         t.train(&mut obs).expect("train");
-        (obs.0, t.last_rollout().cloned())
+        (obs.0, t.last_rollout().cloned(), t.model().clone())
     }
 
     #[test]
@@ -719,6 +637,34 @@ mod tests {
         let (second, _) = run_ppo(&split, 3, 2, 2, 3e-3);
         assert_eq!(second.iter().map(|r| r.step).collect::<Vec<_>>(), vec![3]);
         assert!((full[2].loss - second[0].loss).abs() < 1e-5, "{} vs resumed {}", full[2].loss, second[0].loss);
+        assert!((full[2].metrics["reward"] - second[0].metrics["reward"]).abs() < 1e-9);
+        let _ = std::fs::remove_dir_all(&straight);
+        let _ = std::fs::remove_dir_all(&split);
+    }
+
+    #[test]
+    fn lora_policy_with_a_fully_trained_value_head_resumes_exactly() {
+        let lora = || {
+            Some(crate::lora::LoraSettings {
+                rank: 2,
+                alpha: 4.0,
+                dropout: 0.0,
+                targets: vec!["q_proj".into(), "v_proj".into(), "up_proj".into()],
+            })
+        };
+        let (straight, split) = (tmp("ppo-lora-straight"), tmp("ppo-lora-split"));
+        let (full, _, model) = run_ppo_with(&straight, 3, 2, 2, 3e-3, 4, lora());
+        let trained: Vec<String> = crate::lora::trainable_tensors(&model).into_iter().map(|(n, _)| n).collect();
+        assert!(trained.iter().any(|n| n == "value_head.weight"), "{trained:?}");
+        assert!(trained.iter().all(|n| n.starts_with("value_head.") || n.contains(".lora.")), "{trained:?}");
+        let head: Vec<f32> = model.value_head.weight.val().into_data().try_to_vec().expect("head");
+        assert!(head.iter().any(|v| v.abs() > 1e-6), "the zero-initialised value head is trained");
+        let (first, _, _) = run_ppo_with(&split, 2, 2, 2, 3e-3, 4, lora());
+        assert_eq!(first.len(), 2);
+        assert!(split.join("checkpoint-2/adapter_model.safetensors").is_file());
+        let (second, _, _) = run_ppo_with(&split, 3, 2, 2, 3e-3, 4, lora());
+        assert_eq!(second.iter().map(|r| r.step).collect::<Vec<_>>(), vec![3]);
+        assert!((full[2].loss - second[0].loss).abs() < 1e-6, "{} vs resumed {}", full[2].loss, second[0].loss);
         assert!((full[2].metrics["reward"] - second[0].metrics["reward"]).abs() < 1e-9);
         let _ = std::fs::remove_dir_all(&straight);
         let _ = std::fs::remove_dir_all(&split);

@@ -1,15 +1,13 @@
 //! Reward models (TRL `RewardTrainer`): a Llama backbone + a scalar score head pooled at the last non-pad token
-//! (HF `LlamaForSequenceClassification`), its HF loading and export, a Bradley–Terry trainer with exact gradient
-//! accumulation, checkpoints and resume, held-out pairwise accuracy, and [`NeuralReward`], which lets the on-line
-//! trainers (GRPO, RLOO, PPO) score completions with a trained reward model.
+//! (HF `LlamaForSequenceClassification`), its HF loading and export, a Bradley–Terry trainer on the shared
+//! [`Session`] loop (exact gradient accumulation, checkpoints and resume, LoRA with the score head trained in
+//! full), held-out pairwise accuracy, and [`NeuralReward`], which lets the on-line trainers (GRPO, RLOO, PPO)
+//! score completions with a trained reward model.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -23,16 +21,9 @@ use crate::batch::int_tensor;
 use crate::config::TrainSettings;
 use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
-use crate::export::{hf_tensors, safetensors_bytes};
-use crate::params::{add_grads, clip_grad_norm, grad_norm, stable_param_ids};
-use crate::schedule::lr_at;
-use crate::session::{
-    Metrics, Observer, StepReport, TrainerState, adamw, append_jsonl, latest_checkpoint, mark_latest_and_prune, trim_metrics,
-};
+use crate::export::{HfTensors, hf_tensors, safetensors_bytes};
+use crate::session::{Metrics, Observer, Session, StepReport, Trainable};
 use crate::sft::default_device;
-
-/// HF-named f32 tensors: `name -> (shape, little-endian bytes)`.
-type HfTensors = BTreeMap<String, (Vec<usize>, Vec<u8>)>;
 
 /// A sequence-level reward model: `reward = score(final_hidden[last non-pad token])`.
 #[derive(Module, Debug)]
@@ -183,6 +174,25 @@ impl RewardModel {
             }
             Ok(())
         })
+    }
+}
+
+impl Trainable for RewardModel {
+    fn save_weights(&self, dir: &Path) -> Result<()> {
+        write_atomic(&dir.join("model.safetensors"), &safetensors_bytes(&self.hf_tensors()?)?)
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        self.hf_config()
+    }
+
+    fn load_weights(dir: &Path, device: &Device) -> Result<Self> {
+        Self::load_hf_dir(dir, device)
+    }
+
+    /// The score head is new: it is trained in full under LoRA (TRL/PEFT `modules_to_save = ["score"]`).
+    fn trained_in_full(path: &str) -> bool {
+        path.starts_with("score.")
     }
 }
 
@@ -357,33 +367,17 @@ fn margins_tensor(pairs: &[&EncodedRmPair], use_margin: bool, device: &Device) -
     })
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-
-/// A reward-model run: the model, its optimizer, the data and the loop (the same rules as [`crate::Session`]:
-/// warm-up + schedule, exact accumulation, clipping, non-finite checks, `metrics.jsonl`, atomic checkpoints).
+/// A reward-model run on the shared [`Session`] loop (warm-up + schedule, exact accumulation, clipping,
+/// non-finite checks, `metrics.jsonl`, atomic checkpoints with the HF classification weights, LoRA).
 pub struct RmTrainer<'a> {
     tok: &'a Tokenizer,
-    /// The model being trained (on the autodiff device).
-    pub model: RewardModel,
-    /// The autodiff device.
-    pub device: Device,
-    /// Loop settings.
-    pub settings: TrainSettings,
-    /// Optimizer steps done.
-    pub step: usize,
+    /// The loop, the model (on the autodiff device) and its optimizer.
+    pub session: Session<RewardModel>,
     config: RewardConfig,
     train: Vec<EncodedRmPair>,
     eval: Vec<EncodedRmPair>,
     use_margin: bool,
     cursor: Cursor,
-    optim: ModuleOptimizer,
-    metrics_file: PathBuf,
 }
 
 impl<'a> RmTrainer<'a> {
@@ -406,29 +400,29 @@ impl<'a> RmTrainer<'a> {
         let eos = tok.eos_id().or(model.backbone.config().eos_token_id).unwrap_or(0);
         let enc_train = encode_rm_pairs(tok, train, eos, settings.max_length)?;
         let enc_eval = encode_rm_pairs(tok, eval, eos, settings.max_length)?;
-        std::fs::create_dir_all(&settings.output_dir).map_err(io(&settings.output_dir))?;
-        let mut t = Self {
+        if enc_train.is_empty() {
+            return Err(TrainError::Config {
+                path: "[rm]".into(),
+                message: "train_file has no preference pairs".into(),
+            });
+        }
+        let mut session = Session::start(model, device, settings)?;
+        let mut cursor = Cursor::new(enc_train.len(), session.settings.seed);
+        if let Some(state) = session.resumed_algorithm_state.take() {
+            cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
+                path: session.settings.output_dir.clone(),
+                message: format!("reward-model data cursor: {e}"),
+            })?;
+        }
+        Ok(Self {
             tok,
-            model: stable_param_ids(model.fork(device)),
-            device: device.clone(),
-            step: 0,
+            session,
             config,
             use_margin: train.iter().any(|p| p.margin.is_some()),
-            cursor: Cursor::new(enc_train.len(), settings.seed),
+            cursor,
             train: enc_train,
             eval: enc_eval,
-            optim: adamw(&settings),
-            metrics_file: settings.output_dir.join("metrics.jsonl"),
-            settings,
-        };
-        if t.settings.resume
-            && let Some(ckpt) = latest_checkpoint(&t.settings.output_dir)
-        {
-            t.load_checkpoint(&ckpt)?;
-        } else if t.metrics_file.exists() {
-            std::fs::remove_file(&t.metrics_file).map_err(io(&t.metrics_file))?;
-        }
-        Ok(t)
+        })
     }
 
     /// The tokenizer in use.
@@ -436,21 +430,14 @@ impl<'a> RmTrainer<'a> {
         self.tok
     }
 
-    fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
-        let state_path = dir.join("trainer_state.json");
-        let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-        let state: TrainerState =
-            serde_json::from_str(&text).map_err(|e| model_err(dir, format!("trainer_state.json: {e}")))?;
-        self.model = stable_param_ids(RewardModel::load_hf_dir(dir, &self.device)?);
-        let opt_path = dir.join("optimizer.bpk");
-        let bytes = std::fs::read(&opt_path).map_err(io(&opt_path))?;
-        self.optim = adamw(&self.settings)
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| model_err(dir, format!("optimizer.bpk: {e:?}")))?;
-        self.cursor = serde_json::from_value(state.algorithm)
-            .map_err(|e| model_err(dir, format!("reward-model data cursor: {e}")))?;
-        self.step = state.step;
-        trim_metrics(&self.metrics_file, state.step)
+    /// The model being trained (with LoRA: base + adapters; see [`Session::merged`]).
+    pub fn model(&self) -> &RewardModel {
+        &self.session.model
+    }
+
+    /// Optimizer steps done.
+    pub fn step(&self) -> usize {
+        self.session.step
     }
 
     /// Held-out accuracy, margin and loss (`None` without eval data).
@@ -458,9 +445,9 @@ impl<'a> RmTrainer<'a> {
         if self.eval.is_empty() {
             return Ok(None);
         }
-        let model = self.model.valid();
-        let device = self.device.clone().inner();
-        let (c, r) = pair_rewards(&model, &self.eval, self.settings.micro_batch(), &device)?;
+        let model = self.session.model.valid();
+        let device = self.session.device.clone().inner();
+        let (c, r) = pair_rewards(&model, &self.eval, self.session.settings.micro_batch(), &device)?;
         let t = |v: &[f64]| {
             Tensor::<1>::from_data(
                 TensorData::new(v.iter().map(|&x| x as f32).collect(), [v.len()]),
@@ -483,18 +470,14 @@ impl<'a> RmTrainer<'a> {
         }))
     }
 
-    fn log_value(&self, value: &serde_json::Value) -> Result<()> {
-        append_jsonl(&self.metrics_file, value)
-    }
-
     fn log_eval(&self, observer: &mut dyn Observer) -> Result<()> {
         if let Some(e) = self.evaluate()? {
-            self.log_value(&serde_json::json!({
-                "step": self.step, "eval/accuracy": e.accuracy, "eval/margin": e.margin, "eval/loss": e.loss,
+            self.session.log_value(&serde_json::json!({
+                "step": self.session.step, "eval/accuracy": e.accuracy, "eval/margin": e.margin, "eval/loss": e.loss,
             }))?;
             observer.on_message(&format!(
                 "step {}: eval/accuracy {:.3} eval/margin {:.3} eval/loss {:.4}",
-                self.step, e.accuracy, e.margin, e.loss
+                self.session.step, e.accuracy, e.margin, e.loss
             ));
         }
         Ok(())
@@ -502,98 +485,41 @@ impl<'a> RmTrainer<'a> {
 
     /// One optimizer step over the next `batch_size` pairs.
     pub fn train_step(&mut self) -> Result<StepReport> {
-        let t0 = Instant::now();
         let cursor_before = self.cursor.clone();
-        let picked = self.cursor.take(self.settings.batch_size);
+        let picked = self.cursor.take(self.session.settings.batch_size);
         let total = picked.len();
-        let micro = self.settings.micro_batch();
-        let n_micro = picked.chunks(micro).len();
-        let mut grads: Option<GradientsParams> = None;
-        let (mut loss_sum, mut metrics) = (0.0, Metrics::new());
-        for idx in picked.chunks(micro) {
-            let pairs: Vec<&EncodedRmPair> = idx.iter().map(|&i| &self.train[i]).collect();
-            let (ids, att) = rm_batch(&pairs, self.model.pad_id);
-            let r = self.model.rewards(&ids, &att, &self.device);
-            let n = pairs.len();
-            let (rc, rr) = (r.clone().narrow(0, 0, n), r.narrow(0, n, n));
-            let out = reward_loss(
-                &self.config,
-                rc,
-                rr,
-                margins_tensor(&pairs, self.use_margin, &self.device),
-            )?;
-            // Both terms are means over pairs: weight each micro-batch by its share of the step's pairs.
-            let loss = out.loss * (n as f64 / total as f64);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            if !value.is_finite() {
-                let saved = self.save_checkpoint_named("last-good", &cursor_before)?;
-                return Err(TrainError::NonFinite {
-                    step: self.step + 1,
-                    value,
-                    checkpoint: Some(saved),
-                });
-            }
-            loss_sum += value;
-            for (k, v) in out.metrics {
-                *metrics.entry(k).or_insert(0.0) += v / n_micro as f64;
-            }
-            let g = GradientsParams::from_grads(loss.backward(), &self.model);
-            match grads.as_mut() {
-                Some(acc) => add_grads(&self.model, acc, g),
-                None => grads = Some(g),
-            }
-        }
-        let mut grads = grads.unwrap_or_default();
-        let norm = match self.settings.max_grad_norm {
-            Some(max) => clip_grad_norm(&self.model, &mut grads, max),
-            None => grad_norm(&self.model, &grads),
-        };
-        if !norm.is_finite() {
-            let saved = self.save_checkpoint_named("last-good", &cursor_before)?;
-            return Err(TrainError::NonFinite {
-                step: self.step + 1,
-                value: norm,
-                checkpoint: Some(saved),
-            });
-        }
-        let s = &self.settings;
-        let lr = lr_at(s.lr_schedule, s.learning_rate, s.warmup_steps, self.step, s.steps);
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        self.step += 1;
-        let report = StepReport {
-            step: self.step,
-            total_steps: self.settings.steps,
-            loss: loss_sum,
-            learning_rate: lr,
-            grad_norm: norm,
-            seconds: t0.elapsed().as_secs_f64(),
-            metrics,
-        };
-        let mut line = serde_json::json!({
-            "step": report.step, "loss": report.loss, "learning_rate": lr, "grad_norm": norm, "seconds": report.seconds,
-        });
-        if let Some(o) = line.as_object_mut() {
-            for (k, v) in &report.metrics {
-                o.insert(k.clone(), serde_json::json!(v));
-            }
-        }
-        self.log_value(&line)?;
-        Ok(report)
+        let chunks: Vec<&[usize]> = picked.chunks(self.session.settings.micro_batch()).collect();
+        let device = self.session.device.clone();
+        let (train, config, use_margin) = (&self.train, &self.config, self.use_margin);
+        self.session.step(
+            |model, i| {
+                let pairs: Vec<&EncodedRmPair> = chunks[i].iter().map(|&k| &train[k]).collect();
+                let (ids, att) = rm_batch(&pairs, model.pad_id);
+                let r = model.rewards(&ids, &att, &device);
+                let n = pairs.len();
+                let (rc, rr) = (r.clone().narrow(0, 0, n), r.narrow(0, n, n));
+                let out = reward_loss(config, rc, rr, margins_tensor(&pairs, use_margin, &device))?;
+                // Both terms are means over pairs: weight each micro-batch by its share of the step's pairs.
+                Ok((out.loss * (n as f64 / total as f64), out.metrics))
+            },
+            Metrics::new(),
+            || serde_json::to_value(&cursor_before).unwrap_or_default(),
+        )
     }
 
     /// Runs until `settings.steps`, evaluating and checkpointing as configured.
     pub fn train(&mut self, observer: &mut dyn Observer) -> Result<()> {
-        if self.step == 0 {
+        if self.session.step == 0 {
             self.log_eval(observer)?;
         }
-        while self.step < self.settings.steps {
+        while self.session.running() {
             let report = self.train_step()?;
             observer.on_step(&report);
-            let s = &self.settings;
-            if (s.eval_steps > 0 && self.step.is_multiple_of(s.eval_steps)) || self.step == s.steps {
+            let s = &self.session.settings;
+            if (s.eval_steps > 0 && self.session.step.is_multiple_of(s.eval_steps)) || self.session.step == s.steps {
                 self.log_eval(observer)?;
             }
-            if self.step == s.steps || (s.save_steps > 0 && self.step.is_multiple_of(s.save_steps)) {
+            if self.session.checkpoint_due() {
                 let dir = self.save_checkpoint()?;
                 observer.on_message(&format!("saved {}", dir.display()));
             }
@@ -604,34 +530,7 @@ impl<'a> RmTrainer<'a> {
     /// Writes `output_dir/checkpoint-<step>/` (HF classification weights, optimizer, cursor) and points `latest`
     /// at it; keeps `save_total_limit` checkpoints.
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let name = format!("checkpoint-{}", self.step);
-        let dir = self.save_checkpoint_named(&name, &self.cursor)?;
-        mark_latest_and_prune(&self.settings.output_dir, &name, self.settings.save_total_limit)?;
-        Ok(dir)
-    }
-
-    fn save_checkpoint_named(&self, name: &str, cursor: &Cursor) -> Result<PathBuf> {
-        let dir = self.settings.output_dir.join(name);
-        let weights = safetensors_bytes(&self.model.hf_tensors()?)?;
-        let config =
-            serde_json::to_vec_pretty(&self.model.hf_config()).map_err(|e| TrainError::Export(e.to_string()))?;
-        let optim = self
-            .optim
-            .into_bytes()
-            .map_err(|e| model_err(&dir, format!("serialising the optimizer: {e:?}")))?;
-        let state = TrainerState {
-            step: self.step,
-            seed: self.settings.seed,
-            algorithm: serde_json::to_value(cursor).unwrap_or_default(),
-        };
-        let state = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Export(e.to_string()))?;
-        atomic_dir(&dir, |tmp| {
-            write_atomic(&tmp.join("model.safetensors"), &weights)?;
-            write_atomic(&tmp.join("config.json"), &config)?;
-            write_atomic(&tmp.join("optimizer.bpk"), &optim)?;
-            write_atomic(&tmp.join("trainer_state.json"), &state)
-        })?;
-        Ok(dir)
+        self.session.save_checkpoint(serde_json::to_value(&self.cursor).unwrap_or_default())
     }
 }
 
@@ -893,7 +792,7 @@ mod tests {
                 RmTrainer::new(&tok, rm.clone(), &device, &train, &[], RewardConfig::default(), s).expect("trainer");
             let rep = t.train_step().expect("step");
             losses.push(rep.loss);
-            let w: Vec<f32> = t.model.score.weight.val().into_data().try_to_vec().expect("w");
+            let w: Vec<f32> = t.model().score.weight.val().into_data().try_to_vec().expect("w");
             weights.push(w);
         }
         assert!(
@@ -971,7 +870,7 @@ mod tests {
             settings(&out2, 12, 4, 2),
         )
         .expect("resumed");
-        assert_eq!(b.step, 6);
+        assert_eq!(b.step(), 6);
         let mut obs2 = Collect::default();
         b.train(&mut obs2).expect("second half");
         for (x, y) in obs.0[6..].iter().zip(&obs2.0) {
@@ -988,7 +887,8 @@ mod tests {
         // Export, reload, and score through the Reward seam: the same numbers.
         let dir = out.join("final");
         let tok_json = tok.inner().to_string(false).expect("tokenizer json");
-        t.model
+        t.session
+            .merged()
             .export(&dir, &[("tokenizer.json", tok_json.into_bytes())])
             .expect("export");
         let plain = Device::flex();
@@ -1001,7 +901,7 @@ mod tests {
         let inputs: Vec<RewardInput<'_>> = texts.iter().map(|(p, c)| RewardInput::unreferenced(p, c)).collect();
         let got = neural.score(&inputs).expect("score");
         let enc = encode_rm_pairs(&tok, &eval[..3], 2, 512).expect("encode");
-        let (want, _) = pair_rewards(&t.model.valid(), &enc, 3, &plain).expect("rewards");
+        let (want, _) = pair_rewards(&t.model().valid(), &enc, 3, &plain).expect("rewards");
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "neural reward {g} vs trained model {w}");
         }
@@ -1029,6 +929,59 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("config")).expect("json");
         assert_eq!(cfg["architectures"][0], "LlamaForSequenceClassification");
         for d in [out, out2] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    #[test]
+    fn lora_trains_adapters_and_the_score_head_and_resumes_exactly() {
+        let device = Device::flex().autodiff();
+        let (rm, tok) = tiny_rm(&device);
+        let train = pairs(16, 0);
+        let with_lora = |out: &Path, steps: usize| TrainSettings {
+            lora: Some(crate::lora::LoraSettings {
+                rank: 4,
+                alpha: 8.0,
+                dropout: 0.0,
+                targets: vec!["q_proj".into(), "v_proj".into()],
+            }),
+            ..settings(out, steps, 4, 2)
+        };
+        let run = |out: &Path, steps: usize| {
+            let mut t = RmTrainer::new(&tok, rm.clone(), &device, &train, &[], RewardConfig::default(), with_lora(out, steps))
+                .expect("trainer");
+            let mut obs = Collect::default();
+            t.train(&mut obs).expect("train");
+            (t, obs.0)
+        };
+        let (straight, split) = (tmp("lora-straight"), tmp("lora-split"));
+        let (t, full) = run(&straight, 4);
+        // Trained: the adapters and the (new) score head, nothing else.
+        let trained: Vec<String> = crate::lora::trainable_tensors(&t.session.model).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(trained.len(), 2 * 2 * 2 + 1, "{trained:?}");
+        assert!(trained.iter().all(|n| n == "score.weight" || n.ends_with(".lora.a") || n.ends_with(".lora.b")), "{trained:?}");
+        let head0: Vec<f32> = rm.score.weight.val().into_data().try_to_vec().expect("w");
+        let head: Vec<f32> = t.model().score.weight.val().into_data().try_to_vec().expect("w");
+        assert!(head0.iter().zip(&head).any(|(a, b)| (a - b).abs() > 1e-4), "the score head is trained");
+        let emb = |m: &RewardModel| -> Vec<f32> { m.backbone.embed_tokens.weight.val().into_data().try_to_vec().expect("emb") };
+        assert_eq!(emb(&rm), emb(t.model()), "frozen embeddings");
+        // Stop after 2, rerun to 4: the same losses as never stopping (the head comes back from the checkpoint).
+        let (_, first) = run(&split, 2);
+        assert_eq!(first.len(), 2);
+        let (_, second) = run(&split, 4);
+        assert_eq!(second.iter().map(|r| r.step).collect::<Vec<_>>(), vec![3, 4]);
+        for (x, y) in full[2..].iter().zip(&second) {
+            assert!((x.loss - y.loss).abs() < 1e-6, "step {}: {} vs resumed {}", x.step, x.loss, y.loss);
+        }
+        // The checkpoint's merged model is a plain HF classifier with the trained head.
+        let back = RewardModel::load_hf_dir(&straight.join("checkpoint-4"), &Device::flex()).expect("reload");
+        let enc = encode_rm_pairs(&tok, &train[..3], 2, 512).expect("encode");
+        let (want, _) = pair_rewards(&t.session.merged(), &enc, 3, &Device::flex()).expect("rewards");
+        let (got, _) = pair_rewards(&back, &enc, 3, &Device::flex()).expect("rewards");
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "reloaded reward {g} vs trained {w}");
+        }
+        for d in [straight, split] {
             let _ = std::fs::remove_dir_all(d);
         }
     }

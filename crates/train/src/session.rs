@@ -1,6 +1,7 @@
 //! The loop every trainer shares: AdamW with warm-up + schedule, gradient accumulation, global-norm clipping,
 //! non-finite checks, metrics as JSONL, and checkpoints (weights as safetensors, optimizer, data position)
-//! written atomically and resumed exactly.
+//! written atomically and resumed exactly — for any [`Trainable`] module (a bare [`Llama`], a reward model, a
+//! policy with a value head), in full or through LoRA adapters (`[train] lora`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,9 +17,63 @@ use temper_models::{Llama, load_hf_dir};
 use crate::atomic::{atomic_dir, write_atomic};
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
-use crate::export::{hf_tensors, safetensors_bytes};
+use crate::export::{HfTensors, hf_tensors, read_f32_safetensors, safetensors_bytes};
+use crate::lora::{LoraSettings, attach, frozen_checksum, load_by_path, trainable_count, trainable_tensors};
 use crate::params::{add_grads, clip_grad_norm, stable_param_ids};
 use crate::schedule::lr_at;
+
+/// A module [`Session`] can train and checkpoint: it writes its weights into a folder and reads them back (the
+/// folder is a model transformers can load), and says which parameters stay fully trained under LoRA.
+pub trait Trainable: Module + Sized {
+    /// Writes the weights into `dir` (`model.safetensors`, plus any extra files, e.g. a value head). Called on a
+    /// plain (merged) model: LoRA adapters have already been folded into the weights.
+    fn save_weights(&self, dir: &Path) -> Result<()>;
+    /// The `config.json` written next to the weights.
+    fn config_json(&self) -> serde_json::Value;
+    /// Rebuilds the model from a folder written by [`Trainable::save_weights`] + [`Trainable::config_json`].
+    fn load_weights(dir: &Path, device: &Device) -> Result<Self>;
+    /// Whether the parameter at burn path `path` is trained in full when LoRA is on (a task head such as a
+    /// reward model's `score`; PEFT's `modules_to_save`). Default: none.
+    fn trained_in_full(_path: &str) -> bool {
+        false
+    }
+}
+
+impl Trainable for Llama {
+    fn save_weights(&self, dir: &Path) -> Result<()> {
+        write_atomic(&dir.join("model.safetensors"), &safetensors_bytes(&hf_tensors(self)?)?)
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        self.config().to_hf_json()
+    }
+
+    fn load_weights(dir: &Path, device: &Device) -> Result<Self> {
+        Ok(load_hf_dir(dir, device)?)
+    }
+}
+
+/// What a LoRA checkpoint records about its adapters (`adapter_config.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdapterConfig {
+    lora: LoraSettings,
+    /// [`frozen_checksum`] of the base: a resume from another base is refused.
+    base_checksum: f64,
+}
+
+/// One optimizer update (no step counting, no logging): see [`Session::update`].
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// Sum of the micro-batch losses.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Sum of the micro-batches' metrics (as returned by the closure).
+    pub metrics: Metrics,
+}
 
 /// Named scalar metrics of one step.
 pub type Metrics = BTreeMap<String, f64>;
@@ -70,9 +125,9 @@ pub struct TrainerState {
 }
 
 /// A model being trained, with its optimizer and bookkeeping.
-pub struct Session {
-    /// The policy, on an autodiff device.
-    pub model: Llama,
+pub struct Session<M = Llama> {
+    /// The model, on an autodiff device (with LoRA: frozen weights plus trainable adapters).
+    pub model: M,
     /// The device (with autodiff).
     pub device: Device,
     /// Loop settings.
@@ -83,6 +138,8 @@ pub struct Session {
     pub resumed_algorithm_state: Option<serde_json::Value>,
     optim: ModuleOptimizer,
     metrics_file: PathBuf,
+    /// With LoRA: the checksum of the frozen base.
+    base_checksum: Option<f64>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -156,24 +213,46 @@ pub fn latest_checkpoint(output_dir: &Path) -> Option<PathBuf> {
     p.join("trainer_state.json").is_file().then_some(p)
 }
 
-impl Session {
+impl<M: Trainable> Session<M> {
     /// Starts from `model` (moved to `device`, which must have autodiff), or resumes from the newest checkpoint
-    /// in `settings.output_dir` when `settings.resume` is set and one exists.
-    pub fn start(model: Llama, device: &Device, settings: TrainSettings) -> Result<Self> {
+    /// in `settings.output_dir` when `settings.resume` is set and one exists. With `settings.lora`, adapters are
+    /// attached to the targeted projections (seeded by `settings.seed`) and every other weight is frozen; a
+    /// resumed LoRA run reads its adapters from the checkpoint and keeps `model` as the frozen base.
+    pub fn start(model: M, device: &Device, settings: TrainSettings) -> Result<Self> {
         settings.validate().map_err(|message| TrainError::Config {
             path: PathBuf::from("[train]"),
             message,
         })?;
         std::fs::create_dir_all(&settings.output_dir).map_err(io(&settings.output_dir))?;
         let metrics_file = settings.output_dir.join("metrics.jsonl");
+        let mut model = model.fork(device);
+        let mut base_checksum = None;
+        if let Some(lora) = &settings.lora {
+            let (adapted, n) = attach(model, lora, settings.seed, &M::trained_in_full);
+            if n == 0 {
+                return Err(TrainError::Config {
+                    path: PathBuf::from("[train.lora]"),
+                    message: format!("no weight matches targets {:?}", lora.targets),
+                });
+            }
+            if trainable_count(&adapted) == 0 {
+                return Err(TrainError::Config {
+                    path: PathBuf::from("[train.lora]"),
+                    message: "the adapters do not require gradients: start the session on an autodiff device".into(),
+                });
+            }
+            base_checksum = Some(frozen_checksum(&adapted));
+            model = adapted;
+        }
         let mut session = Session {
-            model: stable_param_ids(model.fork(device)),
+            model: stable_param_ids(model),
             device: device.clone(),
             step: 0,
             resumed_algorithm_state: None,
             optim: adamw(&settings),
             metrics_file,
             settings,
+            base_checksum,
         };
         if session.settings.resume
             && let Some(ckpt) = latest_checkpoint(&session.settings.output_dir)
@@ -186,27 +265,60 @@ impl Session {
     }
 
     fn load_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let bad = |message: String| TrainError::Checkpoint {
+            path: dir.to_path_buf(),
+            message,
+        };
         let state_path = dir.join("trainer_state.json");
         let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-        let state: TrainerState = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-            path: dir.to_path_buf(),
-            message: format!("trainer_state.json: {e}"),
-        })?;
-        let model = load_hf_dir(dir, &self.device)?;
-        self.model = stable_param_ids(model);
+        let state: TrainerState = serde_json::from_str(&text).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
+        let adapter_cfg = dir.join("adapter_config.json");
+        match (&self.settings.lora, self.base_checksum) {
+            (Some(lora), Some(checksum)) => {
+                let text = std::fs::read_to_string(&adapter_cfg).map_err(|_| {
+                    bad("train.lora is set but the checkpoint has no adapter_config.json (it was a full fine-tuning run)".into())
+                })?;
+                let saved: AdapterConfig =
+                    serde_json::from_str(&text).map_err(|e| bad(format!("adapter_config.json: {e}")))?;
+                if &saved.lora != lora {
+                    return Err(bad(format!("adapters were trained with {:?}, the config asks for {lora:?}", saved.lora)));
+                }
+                let tolerance = 1e-12 * checksum.abs().max(1.0);
+                if (saved.base_checksum - checksum).abs() > tolerance {
+                    return Err(bad(format!(
+                        "the base model differs from the one the adapters were trained on (checksum {} vs {checksum})",
+                        saved.base_checksum
+                    )));
+                }
+                let values = read_f32_safetensors(&dir.join("adapter_model.safetensors"))?;
+                let (model, problems) = load_by_path(self.model.clone(), &values);
+                if !problems.is_empty() {
+                    return Err(bad(format!("adapter_model.safetensors: {}", problems.join("; "))));
+                }
+                self.model = model;
+            }
+            _ => {
+                if adapter_cfg.is_file() {
+                    return Err(bad("the checkpoint holds LoRA adapters but train.lora is not set".into()));
+                }
+                self.model = stable_param_ids(M::load_weights(dir, &self.device)?);
+            }
+        }
         let opt_path = dir.join("optimizer.bpk");
         let bytes = std::fs::read(&opt_path).map_err(io(&opt_path))?;
-        let optim = adamw(&self.settings);
-        self.optim = optim
+        self.optim = adamw(&self.settings)
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| TrainError::Checkpoint {
-                path: dir.to_path_buf(),
-                message: format!("optimizer.bpk: {e:?}"),
-            })?;
+            .map_err(|e| bad(format!("optimizer.bpk: {e:?}")))?;
         self.step = state.step;
         self.resumed_algorithm_state = Some(state.algorithm);
         // Drop metrics of steps after the checkpoint: they will be redone.
         trim_metrics(&self.metrics_file, state.step)
+    }
+
+    /// The trained model as a plain module without gradients: LoRA adapters merged into the weights
+    /// (`W + (alpha/r)·A B`), what exports and checkpoints write.
+    pub fn merged(&self) -> M {
+        self.model.valid().materialize()
     }
 
     /// True while steps remain.
@@ -226,29 +338,53 @@ impl Session {
     /// "last-good" checkpoint if the loss turns non-finite.
     pub fn step(
         &mut self,
-        mut micro: impl FnMut(&Llama, usize) -> Result<(Tensor<1>, Metrics)>,
+        mut micro: impl FnMut(&M, usize) -> Result<(Tensor<1>, Metrics)>,
         extra: Metrics,
         algorithm_state: impl FnOnce() -> serde_json::Value,
     ) -> Result<StepReport> {
         let t0 = Instant::now();
         let n = self.accumulation();
+        let (index, total) = (self.step, self.settings.steps);
+        let update = self.update(
+            n,
+            |model, i| {
+                let (loss, mut m) = micro(model, i)?;
+                m.values_mut().for_each(|v| *v /= n as f64); // micro-batch metrics: mean over micro-batches
+                Ok((loss, m))
+            },
+            (index, total),
+            algorithm_state,
+        )?;
+        let mut metrics = extra;
+        for (k, v) in update.metrics {
+            *metrics.entry(k).or_insert(0.0) += v;
+        }
+        self.finish_step(update.loss, update.grad_norm, update.learning_rate, metrics, t0)
+    }
+
+    /// One optimizer update without counting a step: accumulates the gradients of `micro_batches` micro-losses
+    /// (each already scaled so that their sum is the update's loss; their metrics are summed), clips them, and
+    /// steps AdamW at the learning rate of update `schedule.0` of `schedule.1`. For trainers that make several
+    /// updates per step (PPO's epochs × mini-batches); call [`Session::finish_step`] after the last one.
+    pub fn update(
+        &mut self,
+        micro_batches: usize,
+        mut micro: impl FnMut(&M, usize) -> Result<(Tensor<1>, Metrics)>,
+        schedule: (usize, usize),
+        algorithm_state: impl FnOnce() -> serde_json::Value,
+    ) -> Result<Update> {
         let mut grads: Option<GradientsParams> = None;
         let mut loss_sum = 0.0;
-        let mut metrics = extra;
-        for i in 0..n {
+        let mut metrics = Metrics::new();
+        for i in 0..micro_batches {
             let (loss, m) = micro(&self.model, i)?;
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
-                let saved = self.save_checkpoint_named("last-good", algorithm_state())?;
-                return Err(TrainError::NonFinite {
-                    step: self.step + 1,
-                    value,
-                    checkpoint: Some(saved),
-                });
+                return Err(self.non_finite(value, algorithm_state()));
             }
             loss_sum += value;
             for (k, v) in m {
-                *metrics.entry(k).or_insert(0.0) += v / n as f64; // micro-batch metrics: mean over micro-batches
+                *metrics.entry(k).or_insert(0.0) += v;
             }
             let g = GradientsParams::from_grads(loss.backward(), &self.model);
             match grads.as_mut() {
@@ -262,23 +398,40 @@ impl Session {
             None => crate::params::grad_norm(&self.model, &grads),
         };
         if !grad_norm.is_finite() {
-            let saved = self.save_checkpoint_named("last-good", algorithm_state())?;
-            return Err(TrainError::NonFinite {
-                step: self.step + 1,
-                value: grad_norm,
-                checkpoint: Some(saved),
-            });
+            return Err(self.non_finite(grad_norm, algorithm_state()));
         }
         let s = &self.settings;
-        let lr = lr_at(s.lr_schedule, s.learning_rate, s.warmup_steps, self.step, s.steps);
-        // `Llama::clone` is shallow (tensors are shared handles); the optimizer returns the updated module.
+        let lr = lr_at(s.lr_schedule, s.learning_rate, s.warmup_steps, schedule.0, schedule.1);
+        // `clone` is shallow (tensors are shared handles); the optimizer returns the updated module.
         self.model = self.optim.step(lr, self.model.clone(), grads);
+        Ok(Update {
+            loss: loss_sum,
+            grad_norm,
+            learning_rate: lr,
+            metrics,
+        })
+    }
+
+    /// Saves a "last-good" checkpoint (the state before the failing step) and returns the error to raise.
+    fn non_finite(&self, value: f64, algorithm_state: serde_json::Value) -> TrainError {
+        match self.save_checkpoint_named("last-good", algorithm_state) {
+            Ok(saved) => TrainError::NonFinite {
+                step: self.step + 1,
+                value,
+                checkpoint: Some(saved),
+            },
+            Err(e) => e,
+        }
+    }
+
+    /// Counts a finished step (`step += 1`) and logs it to `metrics.jsonl`; `t0` is when the step began.
+    pub fn finish_step(&mut self, loss: f64, grad_norm: f64, learning_rate: f64, metrics: Metrics, t0: Instant) -> Result<StepReport> {
         self.step += 1;
         let report = StepReport {
             step: self.step,
             total_steps: self.settings.steps,
-            loss: loss_sum,
-            learning_rate: lr,
+            loss,
+            learning_rate,
             grad_norm,
             seconds: t0.elapsed().as_secs_f64(),
             metrics,
@@ -311,10 +464,14 @@ impl Session {
 
     /// Whether a checkpoint is due after the current step.
     pub fn checkpoint_due(&self) -> bool {
-        self.step == self.settings.steps || (self.settings.save_steps > 0 && self.step % self.settings.save_steps == 0)
+        self.step == self.settings.steps || (self.settings.save_steps > 0 && self.step.is_multiple_of(self.settings.save_steps))
     }
 
     /// Writes `output_dir/checkpoint-<step>/` atomically and points `latest` at it; prunes old checkpoints.
+    ///
+    /// The folder always holds the merged model (`model.safetensors` + `config.json`, loadable as a plain
+    /// model), `optimizer.bpk` and `trainer_state.json`; with LoRA also `adapter_model.safetensors` (every
+    /// trained tensor by burn path) and `adapter_config.json`, from which a resume continues exactly.
     pub fn save_checkpoint(&self, algorithm: serde_json::Value) -> Result<PathBuf> {
         let name = format!("checkpoint-{}", self.step);
         let dir = self.save_checkpoint_named(&name, algorithm)?;
@@ -324,8 +481,20 @@ impl Session {
 
     fn save_checkpoint_named(&self, name: &str, algorithm: serde_json::Value) -> Result<PathBuf> {
         let dir = self.settings.output_dir.join(name);
-        let weights = safetensors_bytes(&hf_tensors(&self.model)?)?;
-        let config = serde_json::to_vec_pretty(&self.model.config().to_hf_json()).map_err(|e| TrainError::Export(e.to_string()))?;
+        let merged = self.merged();
+        let config = serde_json::to_vec_pretty(&merged.config_json()).map_err(|e| TrainError::Export(e.to_string()))?;
+        let adapters = match (&self.settings.lora, self.base_checksum) {
+            (Some(lora), Some(base_checksum)) => {
+                let tensors = named_f32(trainable_tensors(&self.model))?;
+                let cfg = AdapterConfig {
+                    lora: lora.clone(),
+                    base_checksum,
+                };
+                let cfg = serde_json::to_vec_pretty(&cfg).map_err(|e| TrainError::Export(e.to_string()))?;
+                Some((safetensors_bytes(&tensors)?, cfg))
+            }
+            _ => None,
+        };
         let optim = self.optim.into_bytes().map_err(|e| TrainError::Checkpoint {
             path: dir.clone(),
             message: format!("serialising the optimizer: {e:?}"),
@@ -337,8 +506,12 @@ impl Session {
         };
         let state = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Export(e.to_string()))?;
         atomic_dir(&dir, |tmp| {
-            write_atomic(&tmp.join("model.safetensors"), &weights)?;
+            merged.save_weights(tmp)?;
             write_atomic(&tmp.join("config.json"), &config)?;
+            if let Some((weights, cfg)) = &adapters {
+                write_atomic(&tmp.join("adapter_model.safetensors"), weights)?;
+                write_atomic(&tmp.join("adapter_config.json"), cfg)?;
+            }
             write_atomic(&tmp.join("optimizer.bpk"), &optim)?;
             write_atomic(&tmp.join("trainer_state.json"), &state)
         })?;
@@ -352,4 +525,25 @@ impl Session {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .wrapping_add(self.step as u64 + 1)
     }
+
+    /// The number of tensors in the optimizer's state (AdamW keeps its moments only for parameters that
+    /// received a gradient: with LoRA, the adapters and any fully trained head).
+    pub fn optimizer_state_tensors(&self) -> usize {
+        self.optim.to_record().len()
+    }
+}
+
+/// `(path, data)` pairs as safetensors-ready f32 `name -> (shape, bytes)`.
+fn named_f32(tensors: Vec<(String, burn::tensor::TensorData)>) -> Result<HfTensors> {
+    tensors
+        .into_iter()
+        .map(|(name, data)| {
+            let shape = data.shape().to_vec();
+            let v = data
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| TrainError::Export(format!("{name}: {e:?}")))?;
+            Ok((name, (shape, v.iter().flat_map(|x| x.to_le_bytes()).collect())))
+        })
+        .collect()
 }

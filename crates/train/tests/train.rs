@@ -1,6 +1,7 @@
 //! Integration tests of `temper-train` on the tiny TRL Llama: gradient accumulation is exact, resuming gives
-//! the same next losses as never stopping, exported weights reload to the same logits, and a non-finite
-//! loss stops the run with a saved checkpoint.
+//! the same next losses as never stopping, exported weights reload to the same logits, a non-finite
+//! loss stops the run with a saved checkpoint, and LoRA (`[train] lora`) starts from the full model's loss,
+//! trains only its adapters, exports merged weights and resumes exactly.
 
 use std::path::{Path, PathBuf};
 
@@ -8,8 +9,8 @@ use burn::tensor::Device;
 use temper_models::{AttentionInfo, Llama, load_hf_dir};
 use temper_tokenizer::Tokenizer;
 use temper_train::{
-    Observer, Quiet, Session, SftExample, SftTrainer, StepReport, TrainError, TrainSettings, export_hf, int_tensor,
-    named_tensors,
+    LoraSettings, Observer, Quiet, Session, SftExample, SftTrainer, StepReport, TrainError, TrainSettings, export_hf,
+    int_tensor, named_tensors, trainable_count,
 };
 
 fn testdata(rel: &str) -> PathBuf {
@@ -62,8 +63,11 @@ fn settings(out: &Path, steps: usize, batch: usize, micro: usize) -> TrainSettin
 }
 
 fn run_sft(out: &Path, steps: usize, batch: usize, micro: usize) -> (Session, Vec<StepReport>) {
+    run_sft_with(settings(out, steps, batch, micro))
+}
+
+fn run_sft_with(s: TrainSettings) -> (Session, Vec<StepReport>) {
     let (model, tok, device) = tiny();
-    let s = settings(out, steps, batch, micro);
     let mut trainer = SftTrainer::new(&tok, &examples(), &[], Default::default(), &s).expect("tokenize");
     let mut session = Session::start(model, &device, s).expect("session");
     let mut obs = Collect::default();
@@ -178,4 +182,154 @@ fn example_configs_parse_and_grpo_example_spells_out_the_defaults() {
     let err = temper_train::parse_toml::<temper_train::GrpoRunConfig>("[grpo]\nnum_generation = 4\n", Path::new("x.toml"))
         .expect_err("typo");
     assert!(err.to_string().contains("num_generation"), "{err}");
+}
+
+/// Rank 4 on three projections (two attention, one MLP) of the tiny model.
+fn lora() -> LoraSettings {
+    LoraSettings {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        targets: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
+    }
+}
+
+fn lora_settings(out: &Path, steps: usize) -> TrainSettings {
+    TrainSettings {
+        lora: Some(lora()),
+        learning_rate: 2e-2,
+        warmup_steps: 0,
+        lr_schedule: temper_train::Schedule::Constant,
+        ..settings(out, steps, 4, 2)
+    }
+}
+
+fn logits(model: &Llama) -> Vec<f32> {
+    let device = Device::flex();
+    let ids = int_tensor(&[vec![7, 8, 9, 10, 300, 41]], &device);
+    model.forward(ids, &AttentionInfo::full(1, 6), None).into_data().iter::<f32>().collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn lora_starts_at_the_full_models_loss_and_trains_only_its_adapters() {
+    let (initial, _, _) = tiny();
+    let full_dir = tmp("lora-full");
+    let (full, full_reports) = run_sft_with(TrainSettings { lora: None, ..lora_settings(&full_dir, 1) });
+    let dir = tmp("lora-train");
+    let (session, reports) = run_sft_with(lora_settings(&dir, 8));
+    // (a) B = 0: the adapted model is the full model, so the first loss is the same number.
+    assert!(
+        (reports[0].loss - full_reports[0].loss).abs() <= 1e-6,
+        "LoRA step-1 loss {} vs full {}",
+        reports[0].loss,
+        full_reports[0].loss
+    );
+    // (b) the loss falls.
+    let (first, last) = (reports[0].loss, reports[7].loss);
+    assert!(last < first - 0.05, "LoRA loss {first} -> {last}");
+    // (b) every base weight is bit-identical to the initial model; adapters moved.
+    let base: std::collections::BTreeMap<String, Vec<f32>> =
+        named_tensors(&initial).into_iter().map(|(n, d)| (n, d.iter::<f32>().collect())).collect();
+    let fresh_dir = tmp("lora-fresh");
+    let fresh = Session::start(initial.clone(), &Device::flex().autodiff(), lora_settings(&fresh_dir, 1)).expect("fresh");
+    let fresh_a: std::collections::BTreeMap<String, Vec<f32>> = named_tensors(&fresh.model)
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".lora.a"))
+        .map(|(n, d)| (n, d.iter::<f32>().collect()))
+        .collect();
+    let (mut frozen, mut a_factors, mut b_factors) = (0, 0, 0);
+    for (name, data) in named_tensors(&session.model) {
+        let v: Vec<f32> = data.iter::<f32>().collect();
+        if let Some(weight) = name.strip_suffix(".lora.b") {
+            assert!(weight.ends_with("q_proj.weight") || weight.ends_with("v_proj.weight") || weight.ends_with("down_proj.weight"));
+            assert!(v.iter().any(|x| x.abs() > 1e-4), "{name} is still zero");
+            b_factors += 1;
+        } else if name.ends_with(".lora.a") {
+            let init = &fresh_a[&name];
+            assert!(max_diff(&v, init) > 1e-4, "{name} did not move from its (seeded) initial value");
+            a_factors += 1;
+        } else {
+            assert_eq!(v, base[&name], "frozen {name} changed");
+            frozen += 1;
+        }
+    }
+    let layers = initial.config().num_hidden_layers;
+    assert_eq!((a_factors, b_factors, frozen), (3 * layers, 3 * layers, base.len()));
+    // (e) gradients and optimizer state exist for the adapters only: AdamW keeps the same number of state
+    // tensors per trained parameter, so the ratio to a full fine-tune is (adapter params) / (all params).
+    let per_param = full.optimizer_state_tensors() / base.len();
+    assert!(per_param >= 2, "AdamW keeps at least two moments per parameter, got {per_param}");
+    assert_eq!(session.optimizer_state_tensors(), per_param * 2 * 3 * layers);
+    let c = initial.config();
+    let (h, i, q, kv) = (c.hidden_size, c.intermediate_size, c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim);
+    let r = 4;
+    assert_eq!(trainable_count(&session.model), layers * r * ((h + q) + (h + kv) + (i + h)));
+    let bpk = |d: &Path| std::fs::metadata(d.join("optimizer.bpk")).expect("optimizer.bpk").len();
+    let (lora_bytes, full_bytes) = (bpk(&dir.join("checkpoint-8")), bpk(&full_dir.join("checkpoint-1")));
+    assert!(lora_bytes * 5 < full_bytes, "optimizer.bpk: LoRA {lora_bytes} B vs full {full_bytes} B");
+    for d in [full_dir, dir, fresh_dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn lora_exports_merged_weights_that_reload_to_the_adapted_logits() {
+    let (initial, _, _) = tiny();
+    let dir = tmp("lora-export");
+    let (session, _) = run_sft_with(lora_settings(&dir, 4));
+    let adapted = logits(&burn::module::Module::valid(&session.model));
+    let base = logits(&burn::module::Module::valid(&initial));
+    assert!(max_diff(&adapted, &base) > 1e-3, "training moved the logits");
+    // (c) export writes W + (alpha/r)·A B: a plain model with the plain model's tensor names.
+    let out = dir.join("final");
+    export_hf(&session.model, &out, &[]).expect("export");
+    let back = load_hf_dir(&out, &Device::flex()).expect("reload");
+    let d = max_diff(&logits(&back), &adapted);
+    assert!(d <= 1e-5, "merged export differs from the adapted model by {d}");
+    let names = |m: &Llama| named_tensors(m).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(names(&back), names(&initial));
+    // The checkpoint's model.safetensors is the same merged model, so a checkpoint is a plain model folder.
+    let ckpt = load_hf_dir(&dir.join("checkpoint-4"), &Device::flex()).expect("checkpoint as a model");
+    assert!(max_diff(&logits(&ckpt), &adapted) <= 1e-5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn lora_resumes_exactly_and_refuses_another_base() {
+    let straight = tmp("lora-straight");
+    let (_, full) = run_sft_with(lora_settings(&straight, 4));
+    let out = tmp("lora-split");
+    let (_, first) = run_sft_with(lora_settings(&out, 2));
+    assert_eq!(first.len(), 2);
+    for f in ["adapter_model.safetensors", "adapter_config.json", "model.safetensors", "optimizer.bpk"] {
+        assert!(out.join("checkpoint-2").join(f).is_file(), "checkpoint-2/{f}");
+    }
+    // (d) the same command again continues from the adapters: the same next losses as never stopping.
+    let (session, second) = run_sft_with(lora_settings(&out, 4));
+    assert_eq!(second.iter().map(|r| r.step).collect::<Vec<_>>(), vec![3, 4]);
+    for (x, y) in full[2..].iter().zip(&second) {
+        assert!((x.loss - y.loss).abs() <= 1e-6, "step {}: {} vs resumed {}", x.step, x.loss, y.loss);
+        assert!((x.grad_norm - y.grad_norm).abs() <= 1e-5 * x.grad_norm.max(1.0));
+    }
+    assert_eq!(session.step, 4);
+    // Another base model, or turning LoRA off, is refused with a message naming the checkpoint.
+    let (model, _, device) = tiny();
+    struct Nudge;
+    impl burn::module::ModuleMapper for Nudge {
+        fn map_float<const D: usize>(&mut self, p: burn::module::Param<burn::tensor::Tensor<D>>) -> burn::module::Param<burn::tensor::Tensor<D>> {
+            p.map(|t| t.mul_scalar(1.001))
+        }
+    }
+    let other = burn::module::Module::map(model.clone(), &mut Nudge);
+    let err = Session::start(other, &device, lora_settings(&out, 6)).err().expect("another base");
+    assert!(err.to_string().contains("base model differs") && err.to_string().contains("checkpoint-4"), "{err}");
+    let err = Session::start(model, &device, TrainSettings { lora: None, ..lora_settings(&out, 6) }).err().expect("no lora");
+    assert!(err.to_string().contains("train.lora is not set"), "{err}");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&straight);
 }
