@@ -113,12 +113,22 @@ impl ArithmeticProblem {
     /// space (about 1 in [`HELD_OUT_ONE_IN`]), independent of seeds and sizes, so no training stream can ever
     /// produce a held-out problem.
     pub fn is_held_out(&self) -> bool {
+        self.split_hash().is_multiple_of(HELD_OUT_ONE_IN)
+    }
+
+    /// Whether the problem belongs to the worked-example split: another fixed hash partition (about 1 in
+    /// [`HELD_OUT_ONE_IN`]), disjoint from both the held-out split and every training stream, so a one-shot
+    /// example shown in a prompt is never a training or held-out question.
+    pub fn is_example(&self) -> bool {
+        self.split_hash() % HELD_OUT_ONE_IN == 1
+    }
+
+    /// The seed-independent hash the splits are cut from.
+    fn split_hash(&self) -> u64 {
         let key = (self.a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ (self.b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
             ^ self.op.code().wrapping_mul(0x1656_67B1_9E37_79F9);
-        SplitMix64::new(key)
-            .next_u64()
-            .is_multiple_of(HELD_OUT_ONE_IN)
+        SplitMix64::new(key).next_u64()
     }
 }
 
@@ -142,6 +152,8 @@ pub const HELD_OUT_ONE_IN: u64 = 10;
 const TRAIN_STREAM: u64 = 0x7472_6169_6e00_0001;
 /// Salt of the held-out stream of a seed.
 const HELD_OUT_STREAM: u64 = 0x6865_6c64_6f75_7402;
+/// Salt of the worked-example stream of a seed.
+const EXAMPLE_STREAM: u64 = 0x6578_616d_706c_6503;
 
 /// SplitMix64 (Steele et al. 2014): a tiny seeded generator whose output never changes with dependency versions.
 #[derive(Debug, Clone)]
@@ -215,17 +227,71 @@ impl ArithmeticTask {
         &self.config
     }
 
-    /// The first `n` problems of the training stream (drawn with replacement, never held out).
+    /// The first `n` problems of the training stream (drawn with replacement, never held out, never a worked
+    /// example).
     pub fn train(&self, n: usize) -> Vec<ArithmeticProblem> {
         let mut rng = SplitMix64::new(self.seed ^ TRAIN_STREAM);
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             let p = self.draw(&mut rng);
-            if !p.is_held_out() {
+            if !p.is_held_out() && !p.is_example() {
                 out.push(p);
             }
         }
         out
+    }
+
+    /// `shots` worked examples for each of `questions`, from the example split ([`ArithmeticProblem::is_example`])
+    /// and their own seed stream: distinct within a prompt, and each with an answer different from its question's,
+    /// so copying the example's answer is always wrong. Deterministic in the seed and the questions.
+    /// Errors when the example split cannot supply them (e.g. one digit and one op with several shots).
+    ///
+    /// ```
+    /// use temper_rewards::{ArithmeticConfig, ArithmeticTask};
+    /// let task = ArithmeticTask::new(ArithmeticConfig::default(), 7)?;
+    /// let questions = task.held_out(5)?;
+    /// let shots = task.examples_for(&questions, 2)?;
+    /// for (q, ex) in questions.iter().zip(&shots) {
+    ///     assert_eq!(ex.len(), 2);
+    ///     assert!(ex.iter().all(|e| e.is_example() && e.answer != q.answer));
+    /// }
+    /// # Ok::<(), temper_rewards::RewardError>(())
+    /// ```
+    pub fn examples_for(
+        &self,
+        questions: &[ArithmeticProblem],
+        shots: usize,
+    ) -> Result<Vec<Vec<ArithmeticProblem>>> {
+        let mut rng = SplitMix64::new(self.seed ^ EXAMPLE_STREAM);
+        let budget = 10_000 + 1_000 * shots;
+        questions
+            .iter()
+            .map(|q| {
+                let mut picked: Vec<ArithmeticProblem> = Vec::with_capacity(shots);
+                for _ in 0..budget {
+                    if picked.len() == shots {
+                        break;
+                    }
+                    let e = self.draw(&mut rng);
+                    if e.is_example() && e.answer != q.answer && !picked.contains(&e) {
+                        picked.push(e);
+                    }
+                }
+                if picked.len() < shots {
+                    return Err(RewardError::InvalidInput {
+                        what: "ArithmeticTask::examples_for",
+                        message: format!(
+                            "found only {} worked examples for `{}` with {} digit(s) and ops {:?}, asked for {shots}",
+                            picked.len(),
+                            q.question(),
+                            self.config.digits,
+                            self.config.ops
+                        ),
+                    });
+                }
+                Ok(picked)
+            })
+            .collect()
     }
 
     /// `n` distinct held-out problems from their own seed stream. Errors when the problem space has fewer than
@@ -327,16 +393,40 @@ impl AnswerPrompt {
 
     /// A chat prompt: the instruction as the system message, the question as the user message.
     pub fn chat(&self, question: &str) -> Vec<ChatMessage> {
-        vec![
-            ChatMessage {
-                role: "system".to_string(),
-                content: self.instruction().to_string(),
-            },
-            ChatMessage {
-                role: "user".to_string(),
-                content: question.trim().to_string(),
-            },
-        ]
+        self.chat_with_examples(question, &[])
+    }
+
+    /// The assistant turn of a worked example in the rewarded format: `<answer>12</answer>`, or with `think`
+    /// `<think>3 * 4 = 12</think> <answer>12</answer>`.
+    pub fn worked(&self, example: &ArithmeticProblem) -> String {
+        if self.think {
+            format!(
+                "<think>{example}</think> <answer>{}</answer>",
+                example.answer
+            )
+        } else {
+            format!("<answer>{}</answer>", example.answer)
+        }
+    }
+
+    /// A few-shot chat prompt: the instruction as the system message, then each example as a user question and
+    /// its [`worked`](Self::worked) assistant answer, then the question as the last user message.
+    pub fn chat_with_examples(
+        &self,
+        question: &str,
+        examples: &[ArithmeticProblem],
+    ) -> Vec<ChatMessage> {
+        let msg = |role: &str, content: String| ChatMessage {
+            role: role.to_string(),
+            content,
+        };
+        let mut out = vec![msg("system", self.instruction().to_string())];
+        for e in examples {
+            out.push(msg("user", e.question()));
+            out.push(msg("assistant", self.worked(e)));
+        }
+        out.push(msg("user", question.trim().to_string()));
+        out
     }
 }
 
@@ -534,6 +624,112 @@ mod tests {
         );
         assert_eq!(chat[1].content, "What is 2 + 3?");
         assert!(!chat[0].content.contains("<think>"));
+    }
+
+    #[test]
+    fn worked_examples_come_from_a_third_split_and_never_give_the_answer() -> Result<()> {
+        for (digits, n_test) in [(1, 20), (2, 200)] {
+            let config = ArithmeticConfig {
+                digits,
+                ..ArithmeticConfig::default()
+            };
+            for seed in [0, 1, 2] {
+                let task = ArithmeticTask::new(config.clone(), seed)?;
+                let train_list = task.train(3_000);
+                let train: HashSet<_> = train_list.iter().copied().collect();
+                let test = task.held_out(n_test)?;
+                let test_set: HashSet<_> = test.iter().copied().collect();
+                assert!(
+                    train_list.iter().all(|p| !p.is_example()),
+                    "a training problem is an example"
+                );
+                for questions in [&train_list[..500], &test[..]] {
+                    let shots = task.examples_for(questions, 2)?;
+                    assert_eq!(shots, task.examples_for(questions, 2)?, "deterministic");
+                    assert_eq!(shots.len(), questions.len());
+                    for (q, ex) in questions.iter().zip(&shots) {
+                        assert_eq!(ex.len(), 2);
+                        assert_ne!(ex[0], ex[1], "examples of one prompt are distinct");
+                        for e in ex {
+                            assert!(e.is_example() && !e.is_held_out(), "{e}");
+                            assert!(
+                                !train.contains(e) && !test_set.contains(e),
+                                "{e} is also a question"
+                            );
+                            assert_ne!(e.answer, q.answer, "{e} gives away the answer of {q}");
+                        }
+                    }
+                    // Examples vary across prompts instead of repeating one fixed answer.
+                    let answers: HashSet<i64> = shots.iter().flatten().map(|e| e.answer).collect();
+                    assert!(
+                        answers.len() >= 5,
+                        "{digits} digits: only {} example answers",
+                        answers.len()
+                    );
+                }
+            }
+        }
+        // One digit, one op: the example split holds about 10 of the 100 problems, so 30 shots cannot be found.
+        let small = ArithmeticTask::new(
+            ArithmeticConfig {
+                digits: 1,
+                ops: vec![ArithOp::Add],
+                allow_negative: false,
+            },
+            0,
+        )?;
+        let q = small.train(1);
+        assert_eq!(small.examples_for(&q, 0)?, vec![Vec::new()]);
+        let err = small.examples_for(&q, 30).expect_err("too few examples");
+        assert!(
+            err.to_string()
+                .starts_with("ArithmeticTask::examples_for: found only "),
+            "{err}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn few_shot_chat_shows_the_format_before_the_question() {
+        let ex = [
+            ArithmeticProblem {
+                a: 6,
+                op: ArithOp::Sub,
+                b: 2,
+                answer: 4,
+            },
+            ArithmeticProblem {
+                a: 3,
+                op: ArithOp::Mul,
+                b: 4,
+                answer: 12,
+            },
+        ];
+        let chat = AnswerPrompt { think: false }.chat_with_examples("What is 5 + 3?", &ex);
+        let got: Vec<(&str, &str)> = chat
+            .iter()
+            .map(|m| (m.role.as_str(), m.content.as_str()))
+            .collect();
+        let instruction = AnswerPrompt { think: false }.instruction();
+        assert_eq!(
+            got,
+            vec![
+                ("system", instruction),
+                ("user", "What is 6 - 2?"),
+                ("assistant", "<answer>4</answer>"),
+                ("user", "What is 3 * 4?"),
+                ("assistant", "<answer>12</answer>"),
+                ("user", "What is 5 + 3?"),
+            ]
+        );
+        assert_eq!(
+            AnswerPrompt { think: true }.worked(&ex[1]),
+            "<think>3 * 4 = 12</think> <answer>12</answer>"
+        );
+        assert_eq!(
+            AnswerPrompt { think: true }.chat("q"),
+            AnswerPrompt { think: true }.chat_with_examples("q", &[])
+        );
     }
 
     #[test]

@@ -497,12 +497,12 @@ mod tests {
         let ex = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
         let cem: CemRunConfig = crate::config::load_toml(&ex("cem.toml")).expect("cem.toml");
         cem.validate().expect("cem.toml is valid");
-        assert_eq!((cem.cem.elite_fraction, cem.cem.min_reward), (0.25, None));
+        assert_eq!((cem.cem.elite_fraction, cem.cem.min_reward), (0.25, Some(1.0)));
         let rloo: crate::RlooRunConfig = crate::config::load_toml(&ex("rloo.toml")).expect("rloo.toml");
         rloo.validate().expect("rloo.toml is valid");
         assert_eq!(rloo.rloo.num_generations, 4);
         let ppo: crate::PpoRunConfig = crate::config::load_toml(&ex("ppo.toml")).expect("ppo.toml");
         ppo.validate().expect("ppo.toml is valid");
-        assert_eq!((ppo.ppo_epochs, ppo.num_mini_batches), (2, 1));
+        assert_eq!((ppo.ppo_epochs, ppo.num_mini_batches), (2, 2));
     }
 }

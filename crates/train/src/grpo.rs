@@ -39,7 +39,7 @@ pub struct GrpoRunConfig {
     #[serde(default = "default_rewards")]
     pub reward: Vec<RewardSpec>,
     /// Loop settings; `batch_size` counts completions (prompts × `grpo.num_generations`), as in TRL.
-    /// Without a `[train]` table: a 20-step CPU demo (16 completions a step, lr 2e-5).
+    /// Without a `[train]` table: a 20-step CPU demo (16 completions a step, lr 3e-5 after 2 warm-up steps).
     #[serde(default = "demo_train")]
     pub train: TrainSettings,
     /// Objective settings; without a `[grpo]` table: TRL's defaults with 4 generations per prompt.
@@ -53,7 +53,7 @@ fn demo_train() -> TrainSettings {
         output_dir: "runs/grpo".into(),
         steps: 20,
         batch_size: 16,
-        learning_rate: 1e-5,
+        learning_rate: 3e-5,
         warmup_steps: 2,
         lr_schedule: crate::schedule::Schedule::Constant,
         save_steps: 10,
@@ -83,7 +83,7 @@ impl GrpoRunConfig {
         };
         self.grpo.validate()?;
         let g = self.grpo.num_generations;
-        if self.train.batch_size % g != 0 {
+        if !self.train.batch_size.is_multiple_of(g) {
             return Err(err(format!(
                 "train.batch_size ({}) must be a multiple of grpo.num_generations ({g})",
                 self.train.batch_size
@@ -252,7 +252,7 @@ impl<'a> GrpoTrainer<'a> {
             session.log_value(&serde_json::json!({"step": session.step, "sample": ro.texts.first()}))?;
             observer.on_step(&report);
             let s = &session.settings;
-            if (s.eval_steps > 0 && session.step % s.eval_steps == 0) || session.step == s.steps {
+            if (s.eval_steps > 0 && session.step.is_multiple_of(s.eval_steps)) || session.step == s.steps {
                 self.eval(session, observer)?;
             }
             if session.checkpoint_due() {

@@ -32,6 +32,16 @@ pub enum TaskSpec {
         /// Ask for `<think>` reasoning before the answer.
         #[serde(default)]
         think: bool,
+        /// Worked examples shown before the question as earlier chat turns (`What is 6 - 2?` →
+        /// `<answer>4</answer>`): they show the exact rewarded format without a fixed answer to copy. Drawn per
+        /// prompt from a third split of the problem space, disjoint from training and held-out problems, each with
+        /// an answer different from the question's. Default 1; 0 = none.
+        #[serde(default = "d_shots")]
+        shots: usize,
+        /// The system instruction; default "Answer with only the final number inside <answer> </answer> tags." (or
+        /// the `<think>` one with `think = true`).
+        #[serde(default)]
+        instruction: Option<String>,
         /// Text the assistant turn starts with (the completion continues it; rewards see both). The default
         /// `<answer>` primes a small model into the rewarded format.
         #[serde(default = "d_answer_prefill")]
@@ -48,6 +58,14 @@ pub enum TaskSpec {
         #[serde(default)]
         prefill: String,
     },
+}
+
+/// The default system instruction of the arithmetic task. It names no example number: a fixed `42` example in
+/// the instruction made SmolLM2-135M answer 42 to everything; the format is shown by the worked-example turns.
+pub const ARITHMETIC_INSTRUCTION: &str = "Answer with only the final number inside <answer> </answer> tags.";
+
+fn d_shots() -> usize {
+    1
 }
 
 fn d_answer_prefill() -> String {
@@ -71,6 +89,8 @@ impl Default for TaskSpec {
             train_size: d_train_n(),
             eval_size: d_eval_n(),
             think: false,
+            shots: d_shots(),
+            instruction: None,
             prefill: d_answer_prefill(),
         }
     }
@@ -166,11 +186,28 @@ pub struct PromptSet {
     pub eval: Vec<RenderedPrompt>,
 }
 
-fn render_one(tok: &Tokenizer, question: &str, instruction: Option<&str>, chat: bool) -> Result<String> {
+/// A worked example: the question and the assistant's reply.
+type Shot = (String, String);
+
+/// The prompt text of one question: with `chat`, the model's chat template over the instruction (system), the
+/// worked examples (user / assistant turns) and the question, with the assistant turn opened; without it, the
+/// same as `Question: … / Answer: …` blocks.
+fn render_one(
+    tok: &Tokenizer,
+    question: &str,
+    instruction: Option<&str>,
+    shots: &[Shot],
+    chat: bool,
+) -> Result<String> {
     if !chat {
-        return Ok(match instruction {
-            Some(i) => format!("{i}\n\nQuestion: {}\nAnswer: ", question.trim()),
-            None => question.to_string(),
+        let mut text = instruction.map(|i| format!("{i}\n\n")).unwrap_or_default();
+        for (q, a) in shots {
+            text += &format!("Question: {}\nAnswer: {a}\n\n", q.trim());
+        }
+        return Ok(if instruction.is_none() && shots.is_empty() {
+            question.to_string()
+        } else {
+            format!("{text}Question: {}\nAnswer: ", question.trim())
         });
     }
     let t = tok
@@ -183,6 +220,16 @@ fn render_one(tok: &Tokenizer, question: &str, instruction: Option<&str>, chat: 
             content: i.into(),
         });
     }
+    for (q, a) in shots {
+        messages.push(ChatMessage {
+            role: "user".into(),
+            content: q.trim().into(),
+        });
+        messages.push(ChatMessage {
+            role: "assistant".into(),
+            content: a.clone(),
+        });
+    }
     messages.push(ChatMessage {
         role: "user".into(),
         content: question.trim().into(),
@@ -193,35 +240,46 @@ fn render_one(tok: &Tokenizer, question: &str, instruction: Option<&str>, chat: 
 impl PromptSet {
     /// Builds the prompts of a task.
     pub fn build(task: &TaskSpec, tok: &Tokenizer, chat: bool, seed: u64) -> Result<Self> {
-        let (train, eval, instruction, prefill): (Vec<PromptExample>, Vec<PromptExample>, Option<String>, &str) = match task {
+        type Examples = Vec<(PromptExample, Vec<Shot>)>;
+        let (train, eval, instruction, prefill): (Examples, Examples, Option<String>, &str) = match task {
             TaskSpec::Arithmetic {
                 config,
                 train_size,
                 eval_size,
                 think,
+                shots,
+                instruction,
                 prefill,
             } => {
-                let t = ArithmeticTask::new(config.clone(), seed).map_err(|e| TrainError::Config {
+                let config_err = |e: temper_rewards::RewardError| TrainError::Config {
                     path: PathBuf::from("[task]"),
                     message: e.to_string(),
-                })?;
-                let conv = |p: &temper_rewards::ArithmeticProblem| PromptExample {
-                    prompt: p.question(),
-                    reference: Some(p.reference()),
                 };
-                let held = t.held_out(*eval_size).map_err(|e| TrainError::Config {
-                    path: PathBuf::from("[task]"),
-                    message: e.to_string(),
-                })?;
+                let t = ArithmeticTask::new(config.clone(), seed).map_err(config_err)?;
+                let format = AnswerPrompt { think: *think };
+                let conv = |ps: Vec<temper_rewards::ArithmeticProblem>| -> Result<Examples> {
+                    let examples = t.examples_for(&ps, *shots).map_err(config_err)?;
+                    Ok(ps
+                        .iter()
+                        .zip(examples)
+                        .map(|(p, ex)| {
+                            let shots = ex.iter().map(|e| (e.question(), format.worked(e))).collect();
+                            (
+                                PromptExample {
+                                    prompt: p.question(),
+                                    reference: Some(p.reference()),
+                                },
+                                shots,
+                            )
+                        })
+                        .collect())
+                };
+                let held = t.held_out(*eval_size).map_err(config_err)?;
+                let default_instruction = if *think { format.instruction() } else { ARITHMETIC_INSTRUCTION };
                 (
-                    t.train(*train_size).iter().map(conv).collect(),
-                    held.iter().map(conv).collect(),
-                    Some(if *think {
-                        AnswerPrompt { think: true }.instruction().to_string()
-                    } else {
-                        // No worked example in the instruction: a "42" example makes a small model answer 42.
-                        "Answer with only the final number inside <answer> </answer> tags.".to_string()
-                    }),
+                    conv(t.train(*train_size))?,
+                    conv(held)?,
+                    Some(instruction.clone().unwrap_or_else(|| default_instruction.to_string())),
                     prefill.as_str(),
                 )
             }
@@ -229,20 +287,23 @@ impl PromptSet {
                 train_file,
                 eval_file,
                 prefill,
-            } => (
-                read_jsonl(train_file, parse_prompt)?,
-                match eval_file {
-                    Some(p) => read_jsonl(p, parse_prompt)?,
-                    None => Vec::new(),
-                },
-                None,
-                prefill.as_str(),
-            ),
+            } => {
+                let plain = |xs: Vec<PromptExample>| xs.into_iter().map(|x| (x, Vec::new())).collect();
+                (
+                    plain(read_jsonl(train_file, parse_prompt)?),
+                    match eval_file {
+                        Some(p) => plain(read_jsonl(p, parse_prompt)?),
+                        None => Vec::new(),
+                    },
+                    None,
+                    prefill.as_str(),
+                )
+            }
         };
-        let render = |xs: Vec<PromptExample>| -> Result<Vec<RenderedPrompt>> {
+        let render = |xs: Examples| -> Result<Vec<RenderedPrompt>> {
             xs.into_iter()
-                .map(|x| {
-                    let text = render_one(tok, &x.prompt, instruction.as_deref(), chat)? + prefill;
+                .map(|(x, shots)| {
+                    let text = render_one(tok, &x.prompt, instruction.as_deref(), &shots, chat)? + prefill;
                     let ids = tok.encode(&text)?;
                     Ok(RenderedPrompt {
                         text,
@@ -470,4 +531,90 @@ pub fn evaluate(
         n += r.len();
     }
     Ok(Some((total / n as f64, first / n as f64)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    use super::*;
+
+    fn tokenizer() -> Tokenizer {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/trl-parity/tokenizer/tokenizer.json");
+        Tokenizer::from_file(&path).expect("tiny tokenizer")
+    }
+
+    /// `Question: What is a op b?\nAnswer: ` blocks of a plain prompt: (question, answer text) pairs.
+    fn blocks(text: &str) -> Vec<(String, String)> {
+        text.split("Question: ")
+            .skip(1)
+            .map(|b| {
+                let (q, a) = b.split_once("\nAnswer: ").expect("answer line");
+                (q.to_string(), a.trim_end().to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_arithmetic_prompts_show_one_worked_example_that_is_never_the_question() -> Result<()> {
+        let tok = tokenizer();
+        let task = TaskSpec::default();
+        let set = PromptSet::build(&task, &tok, false, 3)?;
+        let TaskSpec::Arithmetic { config, .. } = &task else {
+            unreachable!("the default task is arithmetic")
+        };
+        let t = ArithmeticTask::new(config.clone(), 3).map_err(|e| TrainError::Reward(e.to_string()))?;
+        let eval_questions: HashSet<String> = t.held_out(20).map_err(|e| TrainError::Reward(e.to_string()))?
+            .iter()
+            .map(|p| p.question())
+            .collect();
+        let train_questions: HashSet<String> = t.train(2000).iter().map(|p| p.question()).collect();
+        assert_eq!((set.train.len(), set.eval.len()), (2000, 20));
+        let mut example_answers = HashSet::new();
+        for p in set.train.iter().chain(&set.eval) {
+            assert!(p.text.starts_with(&format!("{ARITHMETIC_INSTRUCTION}\n\nQuestion: ")), "{}", p.text);
+            assert!(p.text.ends_with("\nAnswer: <answer>"), "{}", p.text);
+            assert_eq!(p.prefill, "<answer>");
+            let b = blocks(&p.text);
+            assert_eq!(b.len(), 2, "one example, then the question: {}", p.text);
+            let (ex_q, ex_a) = &b[0];
+            let reference = p.reference.as_deref().expect("arithmetic has references");
+            assert_ne!(ex_q, &b[1].0);
+            assert!(!eval_questions.contains(ex_q) && !train_questions.contains(ex_q), "{ex_q} is a question");
+            let n = ex_a.strip_prefix("<answer>").and_then(|a| a.strip_suffix("</answer>")).expect("worked format");
+            assert_ne!(n, reference, "the example gives away the answer in {}", p.text);
+            example_answers.insert(n.to_string());
+        }
+        assert!(example_answers.len() >= 10, "example answers {example_answers:?}");
+        for p in &set.eval {
+            assert!(eval_questions.contains(&blocks(&p.text)[1].0));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn chat_prompts_put_the_example_in_earlier_turns_and_zero_shots_remove_it() -> Result<()> {
+        let tok = tokenizer();
+        let one = PromptSet::build(&TaskSpec::default(), &tok, true, 0)?;
+        let zero_task = match TaskSpec::default() {
+            TaskSpec::Arithmetic { config, train_size, eval_size, think, instruction, prefill, .. } => {
+                TaskSpec::Arithmetic { config, train_size, eval_size, think, shots: 0, instruction, prefill }
+            }
+            other => other,
+        };
+        let zero = PromptSet::build(&zero_task, &tok, true, 0)?;
+        for (a, b) in one.eval.iter().zip(&zero.eval) {
+            // The tiny model's template renders `<|user|> … <|end|> <|assistant|> …`.
+            assert_eq!(a.text.matches("<|user|>").count(), 2, "{}", a.text);
+            assert_eq!(b.text.matches("<|user|>").count(), 1, "{}", b.text);
+            // The instruction names the tags once; the worked example closes one more.
+            assert_eq!(a.text.matches("</answer>").count(), 2, "{}", a.text);
+            assert_eq!(b.text.matches("</answer>").count(), 1, "{}", b.text);
+            assert!(a.text.ends_with("<|assistant|> <answer>") && b.text.ends_with("<|assistant|> <answer>"));
+            assert_eq!(a.reference, b.reference);
+            assert!(a.ids.len() > b.ids.len());
+        }
+        Ok(())
+    }
 }
