@@ -14,8 +14,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test                 fetch the assets the tests need, then run every test of the workspace
   tidy                 check the source tree's conventions (also runs as a test)
-  bench [--vs transformers] [--quick] [--release]
-                       run the criterion benchmarks, write target/bench-report.md
+  bench [--vs transformers|trl|transformers,trl] [--quick] [--release]
+                       run the criterion benchmarks, write target/bench-report.md;
+                       --vs runs the same work in transformers / TRL (a venv it creates),
+                       prints the ratios (--vs trl also updates its section of docs/benchmarks.md)
   plot METRICS.jsonl --keys a,b --out FILE.svg [--title T]
                        chart metrics of a training run as SVG";
 

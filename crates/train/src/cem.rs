@@ -4,7 +4,6 @@
 //! keeps the elite fraction (`temper_rl_objectives::CemState`), then runs SFT steps (masked NLL on the kept
 //! completions' tokens only) on them.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 use temper_models::Llama;
 use temper_rewards::{RewardSpec, WeightedSum, build_weighted_sum};
@@ -240,7 +239,7 @@ impl<'a> CemTrainer<'a> {
     fn eval(&self, session: &Session, observer: &mut dyn Observer) -> Result<()> {
         let device = session.device.clone().inner();
         eval_and_log(
-            &session.model.valid(),
+            &session.merged(),
             self.tok,
             &self.prompts,
             &self.rewards,
@@ -322,7 +321,7 @@ impl<'a> CemTrainer<'a> {
         let pad = self.tok.pad_id().or(self.tok.eos_id()).unwrap_or(0);
         while session.running() {
             let extra = if self.state.pending.steps_left == 0 {
-                let policy = session.model.valid();
+                let policy = session.merged();
                 self.sample(&policy, session, observer)?
             } else {
                 Metrics::new()

@@ -413,7 +413,7 @@ impl<'a> DpoTrainer<'a> {
         if self.eval.is_empty() {
             return Ok(None);
         }
-        let model = session.model.valid();
+        let model = session.merged();
         let device = session.device.clone().inner();
         let (mut acc, mut margin, mut loss, mut n) = (0.0, 0.0, 0.0, 0usize);
         let idx: Vec<usize> = (0..self.eval.len()).collect();

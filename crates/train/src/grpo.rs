@@ -139,7 +139,7 @@ impl<'a> GrpoTrainer<'a> {
     }
 
     fn eval(&self, session: &Session, observer: &mut dyn Observer) -> Result<()> {
-        let policy = session.model.valid();
+        let policy = session.merged();
         let device = session.device.clone().inner();
         if let Some((reward, acc)) = evaluate(
             &policy,
@@ -174,7 +174,7 @@ impl<'a> GrpoTrainer<'a> {
         while session.running() {
             let n_prompts = session.settings.batch_size / g;
             let picked: Vec<&RenderedPrompt> = self.cursor.take(n_prompts).into_iter().map(|i| &self.prompts.train[i]).collect();
-            let policy = session.model.valid();
+            let policy = session.merged();
             let t0 = std::time::Instant::now();
             let ro = rollout(&policy, self.tok, &picked, g, &self.run.generation, session.step_seed(), &gen_device)?;
             let gen_seconds = t0.elapsed().as_secs_f64();

@@ -236,7 +236,7 @@ impl<'a> RlooTrainer<'a> {
     fn eval(&self, session: &Session, observer: &mut dyn Observer) -> Result<()> {
         let device = session.device.clone().inner();
         eval_and_log(
-            &session.model.valid(),
+            &session.merged(),
             self.tok,
             &self.prompts,
             &self.rewards,
@@ -268,7 +268,7 @@ impl<'a> RlooTrainer<'a> {
             let n_prompts = session.settings.batch_size / g;
             let picked: Vec<&RenderedPrompt> =
                 self.cursor.take(n_prompts).into_iter().map(|i| &self.prompts.train[i]).collect();
-            let policy = session.model.valid();
+            let policy = session.merged();
             let t0 = std::time::Instant::now();
             let ro = rollout(&policy, self.tok, &picked, g, &self.run.generation, session.step_seed(), &inner)?;
             let gen_seconds = t0.elapsed().as_secs_f64();

@@ -1,0 +1,164 @@
+//! Criterion benches of one optimizer step of SFT and of DPO on SmolLM2 (f32, CPU backend), through
+//! [`Session::step`] (the loop every trainer uses: backward, global-norm clip at 1.0, AdamW, metrics line) and the
+//! trainers' own loss code. `cargo xtask bench --vs trl` runs them against TRL's `SFTTrainer` / `DPOTrainer`.
+//!
+//! Shapes (the TRL baseline in `xtask/bench/trl_bench.py` uses the same token ids and lengths):
+//! - SFT: 4 sequences × 128 tokens, loss on every target token (a plain-text data set: TRL's language-modelling
+//!   path), NLL, the `entropy` metric computed as `SftTrainer` does.
+//! - DPO: 2 pairs (4 sequences) × 128 tokens, prompt 64 + completion 64, sigmoid loss with β = 0.1, reference
+//!   log-probs precomputed once before timing (TRL `precompute_ref_log_probs=True`), the policy's token
+//!   statistics (entropy, mean logits, top-1) computed as `DpoTrainer` does.
+//!
+//! Throughput is per token of the batch (512 per step), so criterion prints tokens/s.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_main};
+use temper_models::{AttentionInfo, Llama, load_model};
+use temper_rl_objectives::{DpoConfig, DpoInputs, SftConfig, SftInputs, sft_loss};
+use temper_train::{
+    DpoBatch, EncodedDpoPair, Metrics, PaddedBatch, Session, TrainSettings, Tokenized, dpo_micro_loss, int_tensor,
+    mask_tensor, shift_mask, token_scores,
+};
+
+/// Sequence length of every row.
+const LEN: usize = 128;
+/// DPO prompt length (the completion is `LEN - PROMPT`).
+const PROMPT: usize = 64;
+
+fn smollm2() -> PathBuf {
+    let home = std::env::var_os("TEMPER_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/temper"));
+    home.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// Row `b` of the benchmark's token ids (the same formula as `trl_bench.py` and the generation bench).
+fn row(b: usize, len: usize) -> Vec<u32> {
+    (0..len).map(|t| (100 + (b * 7919 + t * 104_729) % 40_000) as u32).collect()
+}
+
+/// A session that never checkpoints inside the benchmark (`steps` is out of reach), logging to a temp folder.
+fn session(model: &Llama, device: &Device, name: &str, learning_rate: f64, batch: usize) -> Session {
+    let settings = TrainSettings {
+        output_dir: std::env::temp_dir().join(format!("temper-bench-{name}-{}", std::process::id())),
+        steps: usize::MAX / 2,
+        batch_size: batch,
+        learning_rate,
+        resume: false,
+        save_steps: 0,
+        ..TrainSettings::default()
+    };
+    Session::start(model.clone(), device, settings).expect("session")
+}
+
+fn bench(c: &mut Criterion) {
+    let path = smollm2();
+    let device = Device::flex().autodiff();
+    let model: Llama = match load_model(&path, &device) {
+        Ok(m) => m.model,
+        Err(e) => panic!("{e}: run `temper fetch smollm2` first"),
+    };
+    let mut g = c.benchmark_group("cpu");
+    // One step takes seconds: a flat sampling plan runs exactly one step per sample.
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(60))
+        .warm_up_time(Duration::from_secs(1));
+
+    // SFT, as `SftTrainer::train` builds each micro-batch's loss (one micro-batch = the whole batch).
+    {
+        let seqs: Vec<Tokenized> = (0..4)
+            .map(|b| Tokenized {
+                ids: row(b, LEN),
+                loss_mask: vec![1; LEN],
+            })
+            .collect();
+        let batch = PaddedBatch::right_padded(&seqs, 2);
+        let config = SftConfig::default();
+        let mut s = session(&model, &device, "sft", 2e-5, 4);
+        g.throughput(Throughput::Elements((4 * LEN) as u64));
+        g.bench_function(BenchmarkId::new("sft_step", "4x128"), |bench| {
+            bench.iter(|| {
+                let device = s.device.clone();
+                s.step(
+                    |model, _| {
+                        let scores = token_scores(model, &batch.ids, &batch.attention, false, 1.0, true, &device);
+                        let mask = mask_tensor(&shift_mask(&batch.loss_mask), &device);
+                        let mut inputs = SftInputs::new(scores.logps, mask);
+                        inputs.entropy = scores.entropy.map(|e| e.detach());
+                        let out = sft_loss(&config, inputs)?;
+                        Ok((out.loss, out.metrics))
+                    },
+                    Metrics::new(),
+                    || serde_json::Value::Null,
+                )
+                .expect("sft step")
+            })
+        });
+        let _ = std::fs::remove_dir_all(&s.settings.output_dir);
+    }
+
+    // DPO, as `DpoTrainer::train` builds each micro-batch's loss, with cached reference log-probs.
+    {
+        let pairs: Vec<EncodedDpoPair> = (0..2)
+            .map(|i| {
+                let full = row(i, LEN);
+                EncodedDpoPair {
+                    prompt: full[..PROMPT].to_vec(),
+                    chosen: full[PROMPT..].to_vec(),
+                    rejected: row(2 + i, LEN)[PROMPT..].to_vec(),
+                }
+            })
+            .collect();
+        let refs: Vec<&EncodedDpoPair> = pairs.iter().collect();
+        let batch = DpoBatch::new(&refs, 2);
+        // Precomputed once, like `precompute_ref_log_probs`: a forward of the frozen initial policy without autodiff.
+        let inner = device.clone().inner();
+        let reference = token_scores(&model.valid(), &batch.ids, &batch.attention, false, 1.0, false, &inner).logps;
+        let ref_shape = reference.dims();
+        let ref_values: Vec<f32> = reference.into_data().convert::<f32>().try_to_vec::<f32>().expect("reference log-probs");
+        let config = DpoConfig::default();
+        let mut s = session(&model, &device, "dpo", 1e-6, 2);
+        g.throughput(Throughput::Elements((4 * LEN) as u64));
+        g.bench_function(BenchmarkId::new("dpo_step", "2x2x128"), |bench| {
+            bench.iter(|| {
+                let device = s.device.clone();
+                s.step(
+                    |model, _| {
+                        let reference: Tensor<2> =
+                            Tensor::from_data(TensorData::new(ref_values.clone(), ref_shape), &device);
+                        let info = AttentionInfo::from_mask(&batch.attention, false);
+                        let logits = model.forward(int_tensor(&batch.ids, &device), &info, None); // (4, T, V)
+                        let [rows, t, v] = logits.dims();
+                        let logits = logits.slice([0..rows, 0..t - 1, 0..v]);
+                        let targets: Vec<Vec<u32>> = batch.ids.iter().map(|r| r[1..].to_vec()).collect();
+                        let stats = temper_tensor_ops::token_stats(logits, int_tensor(&targets, &device));
+                        let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&batch.mask, &device));
+                        inputs.entropy = Some(stats.entropy.detach());
+                        inputs.mean_logits = Some(stats.mean_logits.detach());
+                        inputs.is_top1 = Some(stats.is_top1);
+                        let out = dpo_micro_loss(&config, inputs, 1.0, 1.0)?;
+                        Ok((out.loss, out.metrics))
+                    },
+                    Metrics::new(),
+                    || serde_json::Value::Null,
+                )
+                .expect("dpo step")
+            })
+        });
+        let _ = std::fs::remove_dir_all(&s.settings.output_dir);
+    }
+    g.finish();
+}
+
+/// The bench group (what `criterion_group!` generates, written out so that it carries a doc comment).
+pub fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+}
+
+criterion_main!(benches);
