@@ -309,11 +309,8 @@ impl<'a> CemTrainer<'a> {
 
     /// Runs until `train.steps` SFT steps, evaluating and checkpointing as configured.
     pub fn train(&mut self, session: &mut Session, observer: &mut dyn Observer) -> Result<()> {
-        if let Some(state) = session.resumed_algorithm_state.take() {
-            self.state = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
-                path: session.settings.output_dir.clone(),
-                message: format!("CEM state: {e}"),
-            })?;
+        if let Some(state) = session.take_resumed_state("CEM state")? {
+            self.state = state;
         }
         if session.step == 0 {
             self.eval(session, observer)?;
@@ -357,14 +354,10 @@ impl<'a> CemTrainer<'a> {
             )?;
             self.state = saved;
             observer.on_step(&report);
-            let s = &session.settings;
-            if (s.eval_steps > 0 && session.step.is_multiple_of(s.eval_steps)) || session.step == s.steps {
+            if session.eval_due() {
                 self.eval(session, observer)?;
             }
-            if session.checkpoint_due() {
-                let dir = session.save_checkpoint(serde_json::to_value(&self.state).unwrap_or_default())?;
-                observer.on_message(&format!("saved {}", dir.display()));
-            }
+            session.checkpoint_if_due(&self.state, observer)?;
         }
         Ok(())
     }

@@ -454,11 +454,8 @@ impl<'a> DpoTrainer<'a> {
 
     /// Runs until `session.settings.steps`, evaluating and checkpointing as configured.
     pub fn train(&mut self, session: &mut Session, observer: &mut dyn Observer) -> Result<()> {
-        if let Some(state) = session.resumed_algorithm_state.take() {
-            self.cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
-                path: session.settings.output_dir.clone(),
-                message: format!("DPO pair cursor: {e}"),
-            })?;
+        if let Some(state) = session.take_resumed_state("DPO pair cursor")? {
+            self.cursor = state;
         }
         if session.step == 0 {
             self.log_eval(session, observer)?;
@@ -493,14 +490,10 @@ impl<'a> DpoTrainer<'a> {
                 || serde_json::to_value(&cursor).unwrap_or_default(),
             )?;
             observer.on_step(&report);
-            let s = &session.settings;
-            if (s.eval_steps > 0 && session.step.is_multiple_of(s.eval_steps)) || session.step == s.steps {
+            if session.eval_due() {
                 self.log_eval(session, observer)?;
             }
-            if session.checkpoint_due() {
-                let dir = session.save_checkpoint(serde_json::to_value(&self.cursor).unwrap_or_default())?;
-                observer.on_message(&format!("saved {}", dir.display()));
-            }
+            session.checkpoint_if_due(&self.cursor, observer)?;
         }
         Ok(())
     }

@@ -158,11 +158,8 @@ impl<'a> GrpoTrainer<'a> {
 
     /// Runs until `train.steps`.
     pub fn train(&mut self, session: &mut Session, observer: &mut dyn Observer) -> Result<()> {
-        if let Some(state) = session.resumed_algorithm_state.take() {
-            self.cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
-                path: session.settings.output_dir.clone(),
-                message: format!("GRPO prompt cursor: {e}"),
-            })?;
+        if let Some(state) = session.take_resumed_state("GRPO prompt cursor")? {
+            self.cursor = state;
         }
         if session.step == 0 {
             self.eval(session, observer)?;
@@ -251,14 +248,10 @@ impl<'a> GrpoTrainer<'a> {
             )?;
             session.log_value(&serde_json::json!({"step": session.step, "sample": ro.texts.first()}))?;
             observer.on_step(&report);
-            let s = &session.settings;
-            if (s.eval_steps > 0 && session.step.is_multiple_of(s.eval_steps)) || session.step == s.steps {
+            if session.eval_due() {
                 self.eval(session, observer)?;
             }
-            if session.checkpoint_due() {
-                let dir = session.save_checkpoint(serde_json::to_value(&self.cursor).unwrap_or_default())?;
-                observer.on_message(&format!("saved {}", dir.display()));
-            }
+            session.checkpoint_if_due(&self.cursor, observer)?;
         }
         Ok(())
     }

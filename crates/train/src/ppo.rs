@@ -289,11 +289,8 @@ impl<'a> PpoTrainer<'a> {
         let model = PolicyWithValue::new(initial.fork(device), device);
         let mut session = Session::start(model, device, run.train.clone())?;
         let mut cursor = Cursor::new(prompts.train.len(), run.train.seed);
-        if let Some(state) = session.resumed_algorithm_state.take() {
-            cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
-                path: run.train.output_dir.clone(),
-                message: format!("PPO prompt cursor: {e}"),
-            })?;
+        if let Some(state) = session.take_resumed_state("PPO prompt cursor")? {
+            cursor = state;
         }
         Ok(Self {
             tok,
@@ -494,14 +491,10 @@ impl<'a> PpoTrainer<'a> {
             self.session.log_value(&serde_json::json!({"step": self.session.step, "sample": ro.texts.first()}))?;
             observer.on_step(&report);
             self.last = Some(ro);
-            let s = &self.run.train;
-            if (s.eval_steps > 0 && self.session.step.is_multiple_of(s.eval_steps)) || self.session.step == s.steps {
+            if self.session.eval_due() {
                 self.eval(observer)?;
             }
-            if self.session.checkpoint_due() {
-                let dir = self.save_checkpoint()?;
-                observer.on_message(&format!("saved {}", dir.display()));
-            }
+            self.session.checkpoint_if_due(&self.cursor, observer)?;
         }
         Ok(())
     }

@@ -408,11 +408,8 @@ impl<'a> RmTrainer<'a> {
         }
         let mut session = Session::start(model, device, settings)?;
         let mut cursor = Cursor::new(enc_train.len(), session.settings.seed);
-        if let Some(state) = session.resumed_algorithm_state.take() {
-            cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
-                path: session.settings.output_dir.clone(),
-                message: format!("reward-model data cursor: {e}"),
-            })?;
+        if let Some(state) = session.take_resumed_state("reward-model data cursor")? {
+            cursor = state;
         }
         Ok(Self {
             tok,
@@ -515,14 +512,10 @@ impl<'a> RmTrainer<'a> {
         while self.session.running() {
             let report = self.train_step()?;
             observer.on_step(&report);
-            let s = &self.session.settings;
-            if (s.eval_steps > 0 && self.session.step.is_multiple_of(s.eval_steps)) || self.session.step == s.steps {
+            if self.session.eval_due() {
                 self.log_eval(observer)?;
             }
-            if self.session.checkpoint_due() {
-                let dir = self.save_checkpoint()?;
-                observer.on_message(&format!("saved {}", dir.display()));
-            }
+            self.session.checkpoint_if_due(&self.cursor, observer)?;
         }
         Ok(())
     }

@@ -134,8 +134,8 @@ pub struct Session<M = Llama> {
     pub settings: TrainSettings,
     /// Optimizer steps done so far.
     pub step: usize,
-    /// State the algorithm asked to restore (after a resume).
-    pub resumed_algorithm_state: Option<serde_json::Value>,
+    /// State the algorithm asked to restore (after a resume); read it with [`Session::take_resumed_state`].
+    resumed_algorithm_state: Option<serde_json::Value>,
     optim: ModuleOptimizer,
     metrics_file: PathBuf,
     /// With LoRA: the checksum of the frozen base.
@@ -465,6 +465,32 @@ impl<M: Trainable> Session<M> {
     /// Whether a checkpoint is due after the current step.
     pub fn checkpoint_due(&self) -> bool {
         self.step == self.settings.steps || (self.settings.save_steps > 0 && self.step.is_multiple_of(self.settings.save_steps))
+    }
+
+    /// Whether an evaluation is due after the current step (every `eval_steps`, and after the last step).
+    pub fn eval_due(&self) -> bool {
+        self.step == self.settings.steps || (self.settings.eval_steps > 0 && self.step.is_multiple_of(self.settings.eval_steps))
+    }
+
+    /// If a checkpoint is due, saves one with the trainer's `state` and tells the observer where.
+    pub fn checkpoint_if_due(&self, state: &impl Serialize, observer: &mut dyn Observer) -> Result<()> {
+        if self.checkpoint_due() {
+            let dir = self.save_checkpoint(serde_json::to_value(state).unwrap_or_default())?;
+            observer.on_message(&format!("saved {}", dir.display()));
+        }
+        Ok(())
+    }
+
+    /// The trainer state of the checkpoint this session resumed from, decoded (once; `None` on a fresh start).
+    /// `what` names the state in the error, e.g. "GRPO prompt cursor".
+    pub fn take_resumed_state<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> Result<Option<T>> {
+        let Some(state) = self.resumed_algorithm_state.take() else {
+            return Ok(None);
+        };
+        serde_json::from_value(state).map(Some).map_err(|e| TrainError::Checkpoint {
+            path: self.settings.output_dir.clone(),
+            message: format!("{what}: {e}"),
+        })
     }
 
     /// Writes `output_dir/checkpoint-<step>/` atomically and points `latest` at it; prunes old checkpoints.

@@ -10,7 +10,7 @@ use temper_tokenizer::Tokenizer;
 use crate::batch::{PaddedBatch, Tokenized, mask_tensor, shift_mask, token_scores, tokenize_sft};
 use crate::config::TrainSettings;
 use crate::data::{Cursor, SftExample, parse_sft, read_jsonl};
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 use crate::session::{Metrics, Observer, Session};
 
 /// `temper sft --config FILE.toml`.
@@ -110,11 +110,8 @@ impl<'a> SftTrainer<'a> {
 
     /// Runs until `session.settings.steps`, checkpointing as configured.
     pub fn train(&mut self, session: &mut Session, observer: &mut dyn Observer) -> Result<()> {
-        if let Some(state) = session.resumed_algorithm_state.take() {
-            self.cursor = serde_json::from_value(state).map_err(|e| TrainError::Checkpoint {
-                path: session.settings.output_dir.clone(),
-                message: format!("SFT data cursor: {e}"),
-            })?;
+        if let Some(state) = session.take_resumed_state("SFT data cursor")? {
+            self.cursor = state;
         }
         if session.step == 0
             && let Some(l) = self.eval_loss(session)?
@@ -154,17 +151,11 @@ impl<'a> SftTrainer<'a> {
                 || serde_json::to_value(&cursor).unwrap_or_default(),
             )?;
             observer.on_step(&report);
-            let evaluate = session.settings.eval_steps > 0 && session.step % session.settings.eval_steps == 0
-                || session.step == session.settings.steps;
-            if evaluate && let Some(l) = self.eval_loss(session)? {
+            if session.eval_due() && let Some(l) = self.eval_loss(session)? {
                 session.log_value(&serde_json::json!({"step": session.step, "eval/loss": l}))?;
                 observer.on_message(&format!("step {}: eval/loss {l:.4}", session.step));
             }
-            if session.checkpoint_due() {
-                let state = serde_json::to_value(&self.cursor).unwrap_or_default();
-                let dir = session.save_checkpoint(state)?;
-                observer.on_message(&format!("saved {}", dir.display()));
-            }
+            session.checkpoint_if_due(&self.cursor, observer)?;
         }
         Ok(())
     }
