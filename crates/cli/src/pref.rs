@@ -10,10 +10,11 @@ use temper_rewards::{ArithOp, ArithmeticProblem};
 use temper_tokenizer::{ChatMessage, Tokenizer};
 use temper_train::{
     DpoRunConfig, DpoTrainer, PairsConfig, PreferencePair, RewardModel, RmRunConfig, RmTrainer, Session, TaskSpec,
-    TrainSettings, export_hf, make_pairs, write_pairs_jsonl,
+    export_hf, make_pairs, write_pairs_jsonl,
 };
 
 use crate::progress::TrainBar;
+use crate::train::apply_overrides;
 use crate::{TrainArgs, load, resolve_model};
 
 /// `temper make-pairs`: sample K completions per prompt, keep (best, worst) by rule reward, write JSONL.
@@ -76,18 +77,6 @@ fn read_config<T: serde::de::DeserializeOwned>(args: &TrainArgs, what: &str) -> 
         .as_ref()
         .with_context(|| format!("temper {what} needs --config FILE.toml (see examples/{what}.toml)"))?;
     Ok(temper_train::load_toml(path)?)
-}
-
-fn apply_overrides(train: &mut TrainSettings, device: &mut String, args: &TrainArgs) {
-    if let Some(s) = args.steps {
-        train.steps = s;
-    }
-    if let Some(o) = &args.output_dir {
-        train.output_dir = o.clone();
-    }
-    if let Some(d) = &args.device {
-        *device = d.clone();
-    }
 }
 
 fn tokenizer_json(tok: &Tokenizer) -> Result<Vec<u8>> {

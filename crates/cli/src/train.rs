@@ -18,7 +18,7 @@ fn read_config<T: DeserializeOwned>(args: &TrainArgs, defaults: &str) -> Result<
     })
 }
 
-fn apply_overrides(train: &mut TrainSettings, device: &mut String, args: &TrainArgs) {
+pub(crate) fn apply_overrides(train: &mut TrainSettings, device: &mut String, args: &TrainArgs) {
     if let Some(s) = args.steps {
         train.steps = s;
     }

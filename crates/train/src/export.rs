@@ -118,9 +118,14 @@ pub(crate) fn read_f32_safetensors(path: &Path) -> Result<F32Tensors> {
 /// Writes `dir/model.safetensors` and `dir/config.json` (plus any extra files, e.g. the tokenizer) atomically:
 /// the folder appears complete or not at all.
 pub fn export_hf(model: &Llama, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
-    let tensors = hf_tensors(model)?;
-    let bytes = safetensors_bytes(&tensors)?;
-    let config = serde_json::to_vec_pretty(&model.config().to_hf_json()).map_err(|e| TrainError::Export(e.to_string()))?;
+    write_hf_dir(dir, &hf_tensors(model)?, &model.config().to_hf_json(), extra)
+}
+
+/// Writes `dir/` atomically: `model.safetensors` from `tensors`, `config.json` from `config`, and the `extra`
+/// files (e.g. a tokenizer).
+pub(crate) fn write_hf_dir(dir: &Path, tensors: &HfTensors, config: &serde_json::Value, extra: &[(&str, Vec<u8>)]) -> Result<()> {
+    let bytes = safetensors_bytes(tensors)?;
+    let config = serde_json::to_vec_pretty(config).map_err(|e| TrainError::Export(e.to_string()))?;
     atomic_dir(dir, |tmp| {
         write_atomic(&tmp.join("model.safetensors"), &bytes)?;
         write_atomic(&tmp.join("config.json"), &config)?;

@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::export::F32Tensors;
+use crate::params::named_tensors_where;
 
 /// The Llama projections an adapter can be attached to (PEFT's `target_modules` names).
 pub const LORA_TARGETS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
@@ -152,29 +153,7 @@ pub fn attach<M: Module>(model: M, settings: &LoraSettings, seed: u64, trained_i
 /// Every trainable float parameter (requires a gradient) as `(burn path, data)`: with LoRA the adapter factors
 /// and a task head, without LoRA every weight.
 pub fn trainable_tensors<M: Module>(model: &M) -> Vec<(String, TensorData)> {
-    struct Collect {
-        path: Vec<String>,
-        out: Vec<(String, TensorData)>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if param.is_require_grad() {
-                self.out.push((self.path.join("."), param.val().into_data()));
-            }
-        }
-    }
-    let mut c = Collect {
-        path: Vec::new(),
-        out: Vec::new(),
-    };
-    model.visit(&mut c);
-    c.out
+    named_tensors_where(model, true)
 }
 
 /// Number of float values in trainable parameters (what receives gradients and optimizer state).

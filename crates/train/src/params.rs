@@ -37,9 +37,15 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Every float parameter as `(burn path, data)`, e.g. `layers.0.self_attn.q_proj.weight`.
 pub fn named_tensors<M: Module>(module: &M) -> Vec<(String, TensorData)> {
+    named_tensors_where(module, false)
+}
+
+/// [`named_tensors`], keeping only the parameters that require a gradient when `trainable_only`.
+pub(crate) fn named_tensors_where<M: Module>(module: &M, trainable_only: bool) -> Vec<(String, TensorData)> {
     struct Collect {
         path: Vec<String>,
         out: Vec<(String, TensorData)>,
+        trainable_only: bool,
     }
     impl ModuleVisitor for Collect {
         fn enter_module(&mut self, name: &str, _: &str) {
@@ -49,12 +55,15 @@ pub fn named_tensors<M: Module>(module: &M) -> Vec<(String, TensorData)> {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out.push((self.path.join("."), param.val().into_data()));
+            if !self.trainable_only || param.is_require_grad() {
+                self.out.push((self.path.join("."), param.val().into_data()));
+            }
         }
     }
     let mut c = Collect {
         path: Vec::new(),
         out: Vec::new(),
+        trainable_only,
     };
     module.visit(&mut c);
     c.out

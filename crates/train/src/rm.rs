@@ -16,12 +16,12 @@ use temper_rewards::{Reward, RewardError, RewardInput, RewardSpec, WeightedSum};
 use temper_rl_objectives::{RewardConfig, reward_loss};
 use temper_tokenizer::Tokenizer;
 
-use crate::atomic::{atomic_dir, write_atomic};
+use crate::atomic::write_atomic;
 use crate::batch::int_tensor;
 use crate::config::TrainSettings;
 use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
-use crate::export::{HfTensors, hf_tensors, safetensors_bytes};
+use crate::export::{HfTensors, hf_tensors, safetensors_bytes, write_hf_dir};
 use crate::session::{Metrics, Observer, Session, StepReport, Trainable};
 use crate::sft::default_device;
 
@@ -164,16 +164,7 @@ impl RewardModel {
     /// Writes `dir/model.safetensors` + `dir/config.json` (+ `extra` files) atomically; transformers loads it as
     /// `AutoModelForSequenceClassification` and [`RewardModel::load_hf_dir`] reloads it.
     pub fn export(&self, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
-        let bytes = safetensors_bytes(&self.hf_tensors()?)?;
-        let config = serde_json::to_vec_pretty(&self.hf_config()).map_err(|e| TrainError::Export(e.to_string()))?;
-        atomic_dir(dir, |tmp| {
-            write_atomic(&tmp.join("model.safetensors"), &bytes)?;
-            write_atomic(&tmp.join("config.json"), &config)?;
-            for (name, content) in extra {
-                write_atomic(&tmp.join(name), content)?;
-            }
-            Ok(())
-        })
+        write_hf_dir(dir, &self.hf_tensors()?, &self.hf_config(), extra)
     }
 }
 
