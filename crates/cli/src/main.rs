@@ -132,6 +132,8 @@ struct GenerateArgs {
 }
 
 fn main() {
+    // Large tensors are freed and allocated again every step: keep their pages (temper_models::memory).
+    temper_models::retain_freed_memory();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");

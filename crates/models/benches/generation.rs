@@ -47,6 +47,7 @@ fn backends() -> Vec<(&'static str, Device)> {
 }
 
 fn bench(c: &mut Criterion) {
+    temper_models::retain_freed_memory(); // as the `temper` binary does
     for (name, device) in backends() {
         bench_backend(c, name, &device);
     }

@@ -34,6 +34,7 @@ mod llama;
 #[cfg(feature = "tokenizer")]
 mod load;
 mod loader;
+mod memory;
 mod thin;
 
 pub use causal_lm::CausalLm;
@@ -44,6 +45,7 @@ pub use generate::{Decoder, FinishReason, Generation, GenerationConfig, generate
 pub use llama::{Attention, AttentionInfo, DecoderLayer, KvCache, Llama, Mlp};
 #[cfg(feature = "tokenizer")]
 pub use load::{LoadedModel, load_model};
+pub use memory::retain_freed_memory;
 pub use loader::{GgufWeights, HfWeights, HostTensor, WeightSource, build_llama, load_gguf, load_hf_dir};
 pub use temper_tensor_ops::SamplingParams;
 pub use thin::HotWorkers;

@@ -832,14 +832,14 @@ pub mod model {
             .iter()
             .map(|r| r.iter().map(|&t| t.max(0)).collect())
             .collect();
-        let s = token_stats(logits, int_tensor(&safe, device));
+        let s = token_stats(logits, int_tensor(&safe, device), true);
         let m = float_tensor(&b.loss_mask, device); // (B, L)
         TokenStats {
             logps: s.logps * m.clone(),
             entropy: s.entropy * m.clone(),
             mean_logits: s.mean_logits * m.clone(),
             is_top1: s.is_top1 * m.clone(),
-            log_sum_sq_probs: s.log_sum_sq_probs * m,
+            log_sum_sq_probs: s.log_sum_sq_probs.map(|l| l * m),
         }
     }
 
@@ -933,7 +933,7 @@ pub mod model {
                         entropy: Some(p.entropy),
                         mean_logits: Some(p.mean_logits),
                         is_top1: Some(p.is_top1),
-                        log_sum_sq_probs: Some(p.log_sum_sq_probs),
+                        log_sum_sq_probs: p.log_sum_sq_probs,
                         rewards: None,
                     })
                 }

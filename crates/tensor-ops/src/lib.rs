@@ -30,7 +30,7 @@ mod sample;
 
 pub use filter::{top_k_filter, top_p_filter};
 pub use kl::{KlEstimator, kl_estimate};
-pub use logprobs::{TokenStats, entropy, logsumexp, token_logprobs, token_stats};
+pub use logprobs::{EntropyMode, TokenStats, entropy, logsumexp, token_logprobs, token_logprobs_entropy, token_stats};
 pub use masked::{masked_mean, masked_mean_all, masked_sum};
 pub use sample::{Sampled, SamplingParams, sample};
 

@@ -46,58 +46,111 @@ pub fn entropy(logits: Tensor<3>) -> Tensor<2> {
     (p * logp).sum_dim(2).squeeze_dim::<2>(2).neg()
 }
 
+/// How [`token_logprobs_entropy`] and [`token_stats`] compute the entropy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntropyMode {
+    /// No entropy.
+    Skip,
+    /// The value only (no autodiff graph): a metric, a mask, or a detached input.
+    Detached,
+    /// Differentiable (an entropy bonus in the loss).
+    Differentiable,
+}
+
+/// The shared pieces of a row-wise softmax over the vocabulary: `z = logits - max` (max detached, 0 on rows
+/// that are all `-inf`), `e = exp(z)`, `sum = Σ e` and `lse = log(sum) + max`. One `exp` pass serves the
+/// log-probs, the entropy and the WPO statistic.
+struct Softmax {
+    z: Tensor<3>,
+    e: Tensor<3>,
+    sum: Tensor<3>,
+    lse: Tensor<3>,
+}
+
+impl Softmax {
+    fn new(logits: Tensor<3>) -> Self {
+        let dims = logits.dims();
+        let max = logits.clone().detach().max_dim(2);
+        let finite = max.clone().is_finite();
+        let shift = max.mask_fill(finite.bool_not(), 0.0);
+        let z = logits - shift.clone().expand(dims);
+        let e = z.clone().exp();
+        let sum = e.clone().sum_dim(2);
+        let lse = sum.clone().log() + shift;
+        Softmax { z, e, sum, lse }
+    }
+
+    /// `-Σ p log p = log(sum) - Σ e·z / sum`; entries at `-inf` have `e = 0` and contribute 0 (`z` is clamped to
+    /// the lowest finite value first, so no `0 · -inf`).
+    fn entropy(&self, mode: EntropyMode) -> Option<Tensor<2>> {
+        let (z, e, sum) = match mode {
+            EntropyMode::Skip => return None,
+            EntropyMode::Detached => (self.z.clone().detach(), self.e.clone().detach(), self.sum.clone().detach()),
+            EntropyMode::Differentiable => (self.z.clone(), self.e.clone(), self.sum.clone()),
+        };
+        let ez = (e * z.clamp_min(f32::MIN)).sum_dim(2);
+        Some((sum.clone().log() - ez / sum).squeeze_dim::<2>(2))
+    }
+}
+
+/// Log-probs of the targets (differentiable) and, if asked, the entropy — from one `exp` pass over the
+/// vocabulary instead of one for each. Equal to [`token_logprobs`] and [`entropy`].
+///
+/// # Shapes
+/// `logits: [B, T, V]`, `targets: [B, T]` → `[B, T]` each.
+pub fn token_logprobs_entropy(
+    logits: Tensor<3>,
+    targets: Tensor<2, Int>,
+    mode: EntropyMode,
+) -> (Tensor<2>, Option<Tensor<2>>) {
+    let picked = logits.clone().gather(2, targets.unsqueeze_dim::<3>(2)); // [B, T, 1]
+    let sm = Softmax::new(logits);
+    let entropy = sm.entropy(mode);
+    ((picked - sm.lse).squeeze_dim::<2>(2), entropy)
+}
+
 /// Everything TRL's fused LM head reports per position, for one `[B, T, V]` logits tensor and its targets.
 #[derive(Clone, Debug)]
 pub struct TokenStats {
     /// `log_softmax(logits)[target]` (differentiable), `[B, T]`.
     pub logps: Tensor<2>,
-    /// `-Σ_v p_v log p_v` (differentiable), `[B, T]`.
+    /// `-Σ_v p_v log p_v` (no gradient), `[B, T]`.
     pub entropy: Tensor<2>,
-    /// `mean_v logits` (differentiable), `[B, T]`.
+    /// `mean_v logits` (no gradient), `[B, T]`.
     pub mean_logits: Tensor<2>,
-    /// 1.0 where the target is the **first** argmax of the logits (torch semantics), else 0.0; detached, `[B, T]`.
+    /// 1.0 where the target is the **first** argmax of the logits (torch semantics), else 0.0; no gradient, `[B, T]`.
     pub is_top1: Tensor<2>,
-    /// `log Σ_v p_v²` (for WPO weighting; differentiable), `[B, T]`.
-    pub log_sum_sq_probs: Tensor<2>,
+    /// `log Σ_v p_v²` (WPO's weighting; no gradient, as in TRL), `[B, T]`, when asked for.
+    pub log_sum_sq_probs: Option<Tensor<2>>,
 }
 
 /// Per-position statistics of `softmax(logits)` for the given targets (divide `logits` by the sampling
-/// temperature first if needed).
+/// temperature first if needed). `with_log_sum_sq`: also `log Σ p²` (one more pass over the vocabulary).
+///
+/// Only the log-probs carry gradients: TRL computes the other statistics as metrics (and WPO's weights under
+/// `no_grad`), and keeping them off the autodiff graph saves several vocabulary-wide tensors per step.
 ///
 /// # Shapes
 /// `logits: [B, T, V]`, `targets: [B, T]` → every field `[B, T]`.
-pub fn token_stats(logits: Tensor<3>, targets: Tensor<2, Int>) -> TokenStats {
-    let [b, t, v] = logits.dims();
-    let device = logits.device();
-    let lse = logsumexp(logits.clone(), 2); // [B, T, 1]
-    let logp = logits.clone() - lse.expand([b, t, v]); // [B, T, V]
-    let logps = logp
-        .clone()
-        .gather(2, targets.clone().unsqueeze_dim::<3>(2))
-        .squeeze_dim::<2>(2);
-    let finite = logp.clone().is_finite();
-    let safe = logp.clone().mask_fill(finite.bool_not(), 0.0);
-    let entropy = (safe.clone().exp() * safe)
-        .sum_dim(2)
+pub fn token_stats(logits: Tensor<3>, targets: Tensor<2, Int>, with_log_sum_sq: bool) -> TokenStats {
+    let detached = logits.clone().detach();
+    let mean_logits = detached.clone().mean_dim(2).squeeze_dim::<2>(2);
+    // burn's argmax returns the first index of the maximum, like torch.
+    let is_top1 = detached
+        .argmax(2)
         .squeeze_dim::<2>(2)
-        .neg();
-    let log_sum_sq_probs = logsumexp(logp.mul_scalar(2.0), 2).squeeze_dim::<2>(2);
-    let mean_logits = logits.clone().mean_dim(2).squeeze_dim::<2>(2);
-    // First argmax: smallest index among the positions equal to the row maximum.
-    let detached = logits.detach();
-    let max = detached.clone().max_dim(2).expand([b, t, v]);
-    let is_max = detached.equal(max);
-    let idx = Tensor::<1, Int>::arange(0..v as i64, &device)
-        .float()
-        .reshape([1, 1, v])
-        .expand([b, t, v]);
-    let first = idx
-        .mask_fill(is_max.bool_not(), v as f32)
-        .min_dim(2)
-        .squeeze_dim::<2>(2);
-    let is_top1 = first.equal(targets.float()).float();
+        .equal(targets.clone())
+        .float();
+    let picked = logits.clone().gather(2, targets.unsqueeze_dim::<3>(2));
+    let sm = Softmax::new(logits);
+    let entropy = sm.entropy(EntropyMode::Detached).expect("entropy was asked for");
+    let log_sum_sq_probs = with_log_sum_sq.then(|| {
+        // log Σ p² = log Σ e² - 2 log Σ e.
+        let (e, sum) = (sm.e.clone().detach(), sm.sum.clone().detach());
+        ((e.clone() * e).sum_dim(2).log() - sum.log().mul_scalar(2.0)).squeeze_dim::<2>(2)
+    });
     TokenStats {
-        logps,
+        logps: (picked - sm.lse).squeeze_dim::<2>(2),
         entropy,
         mean_logits,
         is_top1,
@@ -189,13 +242,13 @@ mod tests {
             ([3i64, 3, 0], [1.0, 1.0, 1.0]),
             ([2, 0, 1], [0.0, 0.0, 0.0]),
         ] {
-            let s = token_stats(t3(&flat, [1, 3, 4], &d), t2i(&targets, [1, 3], &d));
+            let s = token_stats(t3(&flat, [1, 3, 4], &d), t2i(&targets, [1, 3], &d), true);
             let (lp, ent, ml, t1, lsq) = (
                 values(s.logps),
                 values(s.entropy),
                 values(s.mean_logits),
                 values(s.is_top1),
-                values(s.log_sum_sq_probs),
+                values(s.log_sum_sq_probs.expect("asked for")),
             );
             for (r, row) in LOGITS.iter().enumerate() {
                 let ls = f64_log_softmax(row);
@@ -210,6 +263,46 @@ mod tests {
                 assert_eq!(t1[r], top1[r], "row {r} target {}", targets[r]);
             }
         }
+    }
+
+    #[test]
+    fn fused_logprobs_and_entropy_equal_the_separate_ones_with_gradients() {
+        let d = Device::default().autodiff();
+        // Row 2 overflows a naive exp; a row with -inf entries (a top-k-filtered distribution) is included.
+        let mut flat: Vec<f64> = LOGITS.iter().flatten().copied().collect();
+        flat.extend([f64::NEG_INFINITY, 3.0, 3.0, f64::NEG_INFINITY]);
+        let targets = t2i(&[3, 0, 1, 2], [1, 4], &d);
+        let x = t3(&flat, [1, 4, 4], &d).require_grad();
+        let (lp, ent) = token_logprobs_entropy(x.clone(), targets.clone(), EntropyMode::Differentiable);
+        let ent = ent.expect("entropy");
+        assert_eq!(values(lp.clone()), values(token_logprobs(x.clone(), targets.clone())));
+        for (got, want) in values(ent.clone()).iter().zip(values(entropy(x.clone().detach()))) {
+            assert_close(*got, want, 1e-6);
+        }
+        // Gradients of Σ logp + Σ H equal those of the separate functions (finite rows only: -inf has none).
+        let finite = t3(&flat[..12], [1, 3, 4], &d).require_grad();
+        let t3ids = t2i(&[3, 0, 1], [1, 3], &d);
+        let (lp, ent) = token_logprobs_entropy(finite.clone(), t3ids.clone(), EntropyMode::Differentiable);
+        let g1 = finite.grad(&(lp.sum() + ent.expect("entropy").sum()).backward()).map(values).unwrap_or_default();
+        let y = finite.clone().detach().require_grad();
+        let g2 = y
+            .grad(&(token_logprobs(y.clone(), t3ids).sum() + entropy(y.clone()).sum()).backward())
+            .map(values)
+            .unwrap_or_default();
+        assert_eq!(g1.len(), 12);
+        for (a, b) in g1.iter().zip(&g2) {
+            assert_close(*a, *b, 1e-5);
+        }
+        // Detached: the same value, off the graph.
+        let (_, det) = token_logprobs_entropy(finite.clone(), t2i(&[3, 0, 1], [1, 3], &d), EntropyMode::Detached);
+        let det = det.expect("entropy");
+        assert!(!det.is_require_grad());
+        for (got, want) in values(det).iter().zip(values(entropy(finite.clone().detach()))) {
+            assert_close(*got, want, 1e-6);
+        }
+        let (lp, skip) = token_logprobs_entropy(finite, t2i(&[3, 0, 1], [1, 3], &d), EntropyMode::Skip);
+        assert!(skip.is_none());
+        assert_eq!(lp.dims(), [1, 3]);
     }
 
     #[test]

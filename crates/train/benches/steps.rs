@@ -17,11 +17,11 @@ use std::time::Duration;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_main};
-use temper_models::{AttentionInfo, Llama, load_model};
+use temper_models::{Llama, load_model};
 use temper_rl_objectives::{DpoConfig, DpoInputs, SftConfig, SftInputs, sft_loss};
 use temper_train::{
-    DpoBatch, EncodedDpoPair, Metrics, PaddedBatch, Session, TrainSettings, Tokenized, dpo_micro_loss, int_tensor,
-    mask_tensor, shift_mask, token_scores,
+    DpoBatch, EncodedDpoPair, EntropyMode, Metrics, PaddedBatch, Session, TrainSettings, Tokenized, dpo_micro_loss,
+    int_tensor, mask_tensor, next_token_logits, shift_mask, token_scores,
 };
 
 /// Sequence length of every row.
@@ -86,10 +86,11 @@ fn bench(c: &mut Criterion) {
                 let device = s.device.clone();
                 s.step(
                     |model, _| {
-                        let scores = token_scores(model, &batch.ids, &batch.attention, false, 1.0, true, &device);
+                        let scores =
+                            token_scores(model, &batch.ids, &batch.attention, false, 1.0, EntropyMode::Detached, &device);
                         let mask = mask_tensor(&shift_mask(&batch.loss_mask), &device);
                         let mut inputs = SftInputs::new(scores.logps, mask);
-                        inputs.entropy = scores.entropy.map(|e| e.detach());
+                        inputs.entropy = scores.entropy;
                         let out = sft_loss(&config, inputs)?;
                         Ok((out.loss, out.metrics))
                     },
@@ -118,7 +119,7 @@ fn bench(c: &mut Criterion) {
         let batch = DpoBatch::new(&refs, 2);
         // Precomputed once, like `precompute_ref_log_probs`: a forward of the frozen initial policy without autodiff.
         let inner = device.clone().inner();
-        let reference = token_scores(&model.valid(), &batch.ids, &batch.attention, false, 1.0, false, &inner).logps;
+        let reference = token_scores(&model.valid(), &batch.ids, &batch.attention, false, 1.0, EntropyMode::Skip, &inner).logps;
         let ref_shape = reference.dims();
         let ref_values: Vec<f32> = reference.into_data().convert::<f32>().try_to_vec::<f32>().expect("reference log-probs");
         let config = DpoConfig::default();
@@ -131,15 +132,12 @@ fn bench(c: &mut Criterion) {
                     |model, _| {
                         let reference: Tensor<2> =
                             Tensor::from_data(TensorData::new(ref_values.clone(), ref_shape), &device);
-                        let info = AttentionInfo::from_mask(&batch.attention, false);
-                        let logits = model.forward(int_tensor(&batch.ids, &device), &info, None); // (4, T, V)
-                        let [rows, t, v] = logits.dims();
-                        let logits = logits.slice([0..rows, 0..t - 1, 0..v]);
+                        let logits = next_token_logits(model, &batch.ids, &batch.attention, false, &device); // (4, T-1, V)
                         let targets: Vec<Vec<u32>> = batch.ids.iter().map(|r| r[1..].to_vec()).collect();
-                        let stats = temper_tensor_ops::token_stats(logits, int_tensor(&targets, &device));
+                        let stats = temper_tensor_ops::token_stats(logits, int_tensor(&targets, &device), false);
                         let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&batch.mask, &device));
-                        inputs.entropy = Some(stats.entropy.detach());
-                        inputs.mean_logits = Some(stats.mean_logits.detach());
+                        inputs.entropy = Some(stats.entropy);
+                        inputs.mean_logits = Some(stats.mean_logits);
                         inputs.is_top1 = Some(stats.is_top1);
                         let out = dpo_micro_loss(&config, inputs, 1.0, 1.0)?;
                         Ok((out.loss, out.metrics))
@@ -157,6 +155,7 @@ fn bench(c: &mut Criterion) {
 
 /// The bench group (what `criterion_group!` generates, written out so that it carries a doc comment).
 pub fn benches() {
+    temper_models::retain_freed_memory(); // as the `temper` binary does
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
 }

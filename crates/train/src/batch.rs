@@ -3,6 +3,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use temper_models::{AttentionInfo, CausalLm};
+use temper_tensor_ops::{EntropyMode, token_logprobs_entropy};
 use temper_tokenizer::{ChatMessage, Tokenizer};
 
 use crate::data::SftExample;
@@ -125,7 +126,7 @@ pub fn mask_tensor(rows: &[Vec<u8>], device: &Device) -> Tensor<2> {
 pub struct TokenScores {
     /// `log softmax(logits/temperature)[target]`.
     pub logps: Tensor<2>,
-    /// Entropy of the next-token distribution (only when asked for).
+    /// Entropy of the next-token distribution (only when asked for; see [`EntropyMode`]).
     pub entropy: Option<Tensor<2>>,
 }
 
@@ -137,18 +138,29 @@ pub fn token_scores<M: CausalLm + ?Sized>(
     attention: &[Vec<u8>],
     positions_from_mask: bool,
     temperature: f64,
-    with_entropy: bool,
+    entropy: EntropyMode,
     device: &Device,
 ) -> TokenScores {
-    let info = AttentionInfo::from_mask(attention, positions_from_mask);
-    let logits = model.forward(int_tensor(ids, device), &info, None); // (B, T, V)
-    let [b, t, v] = logits.dims();
-    let logits = logits.slice([0..b, 0..t - 1, 0..v]);
+    let logits = next_token_logits(model, ids, attention, positions_from_mask, device); // (B, T-1, V)
     let logits = if (temperature - 1.0).abs() > 0.0 { logits / temperature } else { logits };
     let targets: Vec<Vec<u32>> = ids.iter().map(|r| r[1..].to_vec()).collect();
-    let entropy = with_entropy.then(|| temper_tensor_ops::entropy(logits.clone()));
-    let logps = temper_tensor_ops::token_logprobs(logits, int_tensor(&targets, device));
+    let (logps, entropy) = token_logprobs_entropy(logits, int_tensor(&targets, device), entropy);
     TokenScores { logps, entropy }
+}
+
+/// Logits of the next token at every position but the last: `[B, T] → [B, T-1, V]`. The last hidden state is
+/// dropped before the LM head, so its vocabulary-wide row is never computed and the logits stay contiguous.
+pub fn next_token_logits<M: CausalLm + ?Sized>(
+    model: &M,
+    ids: &[Vec<u32>],
+    attention: &[Vec<u8>],
+    positions_from_mask: bool,
+    device: &Device,
+) -> Tensor<3> {
+    let info = AttentionInfo::from_mask(attention, positions_from_mask);
+    let hidden = model.hidden(int_tensor(ids, device), &info, None); // (B, T, H)
+    let [b, t, h] = hidden.dims();
+    model.lm_head(hidden.slice([0..b, 0..t - 1, 0..h]))
 }
 
 /// Drops the first column: `[B, T] -> [B, T-1]` (masks aligned to targets).

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use temper_models::Llama;
 use temper_rewards::{RewardSpec, WeightedSum, build_weighted_sum};
 use temper_rl_objectives::{CemConfig, CemState, EliteScope, SftConfig, SftInputs, sft_loss};
+use temper_tensor_ops::EntropyMode;
 use temper_tokenizer::Tokenizer;
 
 use crate::config::TrainSettings;
@@ -342,7 +343,7 @@ impl<'a> CemTrainer<'a> {
                         return Ok((model.norm.gamma.val().sum().mul_scalar(0.0), Metrics::new()));
                     }
                     let packed = elites.pack(&rows, pad);
-                    let (lp, _) = packed.completion_scores(model, 1.0, false, &device);
+                    let (lp, _) = packed.completion_scores(model, 1.0, EntropyMode::Skip, &device);
                     let tokens: f64 = packed.completion_mask.iter().flatten().map(|&m| f64::from(m)).sum();
                     let out = sft_loss(&sft, SftInputs::new(lp, packed.mask(&device)))?;
                     let mut m = Metrics::new();
@@ -448,7 +449,7 @@ mod tests {
         let (model, tok, device) = tiny();
         let pad = tok.pad_id().or(tok.eos_id()).unwrap_or(0);
         let packed = ro.pack(&elites, pad);
-        let (lp, _) = packed.completion_scores(&model, 1.0, false, &device);
+        let (lp, _) = packed.completion_scores(&model, 1.0, EntropyMode::Skip, &device);
         let mask = packed.mask(&device);
         let nll: f32 = (lp * mask.clone()).sum().neg().into_scalar();
         let count: f32 = mask.sum().into_scalar();

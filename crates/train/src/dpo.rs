@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use temper_models::{AttentionInfo, CausalLm, Llama};
+use temper_models::{CausalLm, Llama};
 use temper_rewards::{RewardSpec, build_weighted_sum};
 use temper_rl_objectives::{DpoConfig, DpoInputs, DpoLoss, ObjectiveOutput, dpo_loss};
-use temper_tensor_ops::token_stats;
+use temper_tensor_ops::{EntropyMode, token_stats};
 use temper_tokenizer::Tokenizer;
 
 use crate::atomic::write_atomic;
-use crate::batch::{int_tensor, mask_tensor};
+use crate::batch::{int_tensor, mask_tensor, next_token_logits};
 use crate::config::TrainSettings;
 use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
@@ -208,7 +208,7 @@ impl DpoBatch {
 
 /// Per-token log-probs of a batch under `model` (`[2n, T-1]`, next-token aligned), without gradients.
 fn ref_logps<M: CausalLm + ?Sized>(model: &M, b: &DpoBatch, device: &Device) -> Tensor<2> {
-    crate::batch::token_scores(model, &b.ids, &b.attention, false, 1.0, false, device).logps
+    crate::batch::token_scores(model, &b.ids, &b.attention, false, 1.0, EntropyMode::Skip, device).logps
 }
 
 /// Where the reference log-probs come from.
@@ -392,19 +392,14 @@ impl<'a> DpoTrainer<'a> {
 
     /// The policy's statistics on a batch and the DPO inputs (with TRL's optional metric tensors).
     fn inputs(&self, model: &Llama, b: &DpoBatch, reference: Tensor<2>, device: &Device) -> DpoInputs {
-        let info = AttentionInfo::from_mask(&b.attention, false);
-        let logits = model.forward(int_tensor(&b.ids, device), &info, None); // (2n, T, V)
-        let [rows, t, v] = logits.dims();
-        let logits = logits.slice([0..rows, 0..t - 1, 0..v]);
+        let logits = next_token_logits(model, &b.ids, &b.attention, false, device); // (2n, T-1, V)
         let targets: Vec<Vec<u32>> = b.ids.iter().map(|r| r[1..].to_vec()).collect();
-        let stats = token_stats(logits, int_tensor(&targets, device));
+        let stats = token_stats(logits, int_tensor(&targets, device), self.config.use_weighting);
         let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&b.mask, device));
-        inputs.entropy = Some(stats.entropy.detach());
-        inputs.mean_logits = Some(stats.mean_logits.detach());
+        inputs.entropy = Some(stats.entropy);
+        inputs.mean_logits = Some(stats.mean_logits);
         inputs.is_top1 = Some(stats.is_top1);
-        if self.config.use_weighting {
-            inputs.log_sum_sq_probs = Some(stats.log_sum_sq_probs);
-        }
+        inputs.log_sum_sq_probs = stats.log_sum_sq_probs;
         inputs
     }
 

@@ -10,6 +10,7 @@ use temper_rewards::{RewardSpec, WeightedSum, build_weighted_sum};
 use temper_rl_objectives::{
     GrpoConfig, GrpoInputs, GrpoLoss, RewardColumn, completion_metrics, grpo_advantages, grpo_loss, truncated_completions,
 };
+use temper_tensor_ops::EntropyMode;
 use temper_tokenizer::Tokenizer;
 
 use crate::config::TrainSettings;
@@ -208,8 +209,9 @@ impl<'a> GrpoTrainer<'a> {
                 |model, i| {
                     let rows: Vec<usize> = (i * micro..((i + 1) * micro).min(n)).collect();
                     let packed = ro.pack(&rows, pad);
-                    let need_entropy = true;
-                    let (lp, ent) = packed.completion_scores(model, temperature, need_entropy, &device);
+                    // Always a metric (and top-entropy masking needs only its value); a gradient only for a bonus.
+                    let entropy = if grpo.entropy_coef != 0.0 { EntropyMode::Differentiable } else { EntropyMode::Detached };
+                    let (lp, ent) = packed.completion_scores(model, temperature, entropy, &device);
                     let mut mask_rows = packed.completion_mask.clone();
                     if grpo.mask_truncated_completions {
                         for (r, &row) in rows.iter().enumerate() {
@@ -230,7 +232,7 @@ impl<'a> GrpoTrainer<'a> {
                     }
                     if let Some(r) = reference {
                         let inner = device.clone().inner();
-                        let (rl, _) = packed.completion_scores(r, temperature, false, &inner);
+                        let (rl, _) = packed.completion_scores(r, temperature, EntropyMode::Skip, &inner);
                         inputs.ref_logps = Some(Tensor::from_data(rl.into_data(), &device));
                     }
                     let out = grpo_loss(&grpo, inputs)?;

@@ -27,7 +27,10 @@ mod session;
 mod sft;
 
 pub use atomic::{atomic_dir, write_atomic};
-pub use batch::{PaddedBatch, TokenScores, Tokenized, int_tensor, mask_tensor, shift_mask, token_scores, tokenize_sft};
+pub use batch::{
+    PaddedBatch, TokenScores, Tokenized, int_tensor, mask_tensor, next_token_logits, shift_mask, token_scores, tokenize_sft,
+};
+pub use temper_tensor_ops::EntropyMode;
 pub use cem::{CemRunConfig, CemSettings, CemTrainer};
 pub use config::{TrainSettings, load_toml, parse_toml};
 pub use data::{

@@ -10,6 +10,8 @@ use temper_models::{AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingPa
 use temper_rewards::{AnswerPrompt, ArithmeticConfig, ArithmeticTask, RewardInput, RewardSpec, WeightedSum};
 use temper_tokenizer::{ChatMessage, Tokenizer};
 
+use temper_tensor_ops::EntropyMode;
+
 use crate::batch::int_tensor;
 use crate::data::{PromptExample, parse_prompt, read_jsonl};
 use crate::error::{Result, TrainError};
@@ -465,7 +467,7 @@ impl Packed {
         &self,
         model: &M,
         temperature: f64,
-        with_entropy: bool,
+        entropy: EntropyMode,
         device: &Device,
     ) -> (Tensor<2>, Option<Tensor<2>>) {
         let n = self.ids.len();
@@ -480,9 +482,7 @@ impl Packed {
             logits = logits / temperature;
         }
         let targets: Vec<Vec<u32>> = self.ids.iter().map(|r| r[p..p + c].to_vec()).collect();
-        let entropy = with_entropy.then(|| temper_tensor_ops::entropy(logits.clone()));
-        let lp = temper_tensor_ops::token_logprobs(logits, int_tensor(&targets, device));
-        (lp, entropy)
+        temper_tensor_ops::token_logprobs_entropy(logits, int_tensor(&targets, device), entropy)
     }
 
     /// `[n, C]` tensor of the completion mask.

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use temper_rl_objectives::{SftConfig, SftInputs, sft_loss};
 use temper_tokenizer::Tokenizer;
 
+use temper_tensor_ops::EntropyMode;
+
 use crate::batch::{PaddedBatch, Tokenized, mask_tensor, shift_mask, token_scores, tokenize_sft};
 use crate::config::TrainSettings;
 use crate::data::{Cursor, SftExample, parse_sft, read_jsonl};
@@ -98,7 +100,7 @@ impl<'a> SftTrainer<'a> {
         let (mut sum, mut n) = (0.0, 0usize);
         for chunk in self.eval.chunks(session.settings.micro_batch()) {
             let b = PaddedBatch::right_padded(chunk, self.pad);
-            let scores = token_scores(&model, &b.ids, &b.attention, false, 1.0, false, &device);
+            let scores = token_scores(&model, &b.ids, &b.attention, false, 1.0, EntropyMode::Skip, &device);
             let mask = mask_tensor(&shift_mask(&b.loss_mask), &device);
             let tokens = b.target_tokens();
             let nll: f32 = (scores.logps * mask).sum().neg().into_scalar();
@@ -136,10 +138,10 @@ impl<'a> SftTrainer<'a> {
             let report = session.step(
                 |model, i| {
                     let b = &batches[i];
-                    let scores = token_scores(model, &b.ids, &b.attention, false, 1.0, true, &device);
+                    let scores = token_scores(model, &b.ids, &b.attention, false, 1.0, EntropyMode::Detached, &device);
                     let mask = mask_tensor(&shift_mask(&b.loss_mask), &device);
                     let mut inputs = SftInputs::new(scores.logps, mask);
-                    inputs.entropy = scores.entropy.map(|e| e.detach());
+                    inputs.entropy = scores.entropy;
                     let out = sft_loss(&config, inputs)?;
                     // Weight by this micro-batch's share of target tokens: Σ_i loss_i = mean over the step.
                     let share = b.target_tokens() as f64 / total_tokens.max(1) as f64;
