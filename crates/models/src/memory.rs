@@ -11,15 +11,16 @@
 //! exits, which is what a training run needs again at its next step anyway.
 
 /// Tells glibc's `malloc` to serve large blocks from the heap and not to give freed memory back to the kernel
-/// (`M_MMAP_MAX = 0`, `M_TRIM_THRESHOLD` = the largest value). Returns whether the settings were taken; a no-op
-/// returning `false` on other C libraries and platforms.
+/// (`M_MMAP_MAX = 0`, and `M_TRIM_THRESHOLD = -1`, which glibc stores as `SIZE_MAX`: `INT_MAX` would still trim
+/// once more than 2 GB is free, which a step's activations exceed). Returns whether the settings were taken; a
+/// no-op returning `false` on other C libraries and platforms.
 pub fn retain_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: `mallopt` only changes malloc's tuning parameters; it is thread-safe and takes plain integers.
         #[allow(unsafe_code)]
         unsafe {
-            libc::mallopt(libc::M_MMAP_MAX, 0) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX) == 1
+            libc::mallopt(libc::M_MMAP_MAX, 0) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, -1) == 1
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
