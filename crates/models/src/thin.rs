@@ -109,7 +109,12 @@ fn helper_loop(jobs: &Receiver<Job>, results: &Sender<Tensor<2>>) {
         let job = match jobs.try_recv() {
             Ok(job) => job,
             Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) if idle_since.elapsed() < SPIN => continue,
+            Err(TryRecvError::Empty) if idle_since.elapsed() < SPIN => {
+                // Give the core to any other runnable thread (rayon's workers, which burn wakes for the sampler's
+                // vocabulary-wide reductions) instead of holding it until the scheduler preempts the spin.
+                std::thread::yield_now();
+                continue;
+            }
             Err(TryRecvError::Empty) => match jobs.recv() {
                 Ok(job) => job,
                 Err(_) => return,
