@@ -16,10 +16,8 @@ const PROMPT_LEN: usize = 128;
 const DECODE_TOKENS: usize = 32;
 
 fn smollm2() -> PathBuf {
-    let home = std::env::var_os("TEMPER_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/temper"));
-    home.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    temper_assets::path_of("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+        .unwrap_or_else(|e| panic!("{e}: run `temper fetch smollm2` first"))
 }
 
 fn prompts(batch: usize, len: usize) -> Vec<Vec<u32>> {
@@ -58,7 +56,7 @@ fn bench_backend(c: &mut Criterion, group: &str, device: &Device) {
     let device = device.clone();
     let model: Llama = match load_model(&path, &device) {
         Ok(m) => m.model,
-        Err(e) => panic!("{e}: run `temper fetch smollm2` first"),
+        Err(e) => panic!("loading {}: {e}", path.display()),
     };
     let mut g = c.benchmark_group(group);
     g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));

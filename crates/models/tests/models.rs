@@ -218,10 +218,7 @@ fn bad_checkpoints_give_clear_errors() {
 
 #[cfg(feature = "tokenizer")]
 fn smollm2_path() -> Option<PathBuf> {
-    let home = std::env::var_os("TEMPER_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/temper"));
-    let p = home.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = temper_assets::home().join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.is_file() {
         return Some(p);
     }

@@ -11,26 +11,29 @@ use burn::tensor::{Int, Tensor};
 /// # Shapes
 /// `x: [.., N, ..]` → `[.., 1, ..]` (size 1 at `dim`).
 pub fn logsumexp<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
-    let max = x.clone().detach().max_dim(dim);
-    // A slice of only -inf (or a +inf) would give NaN in `x - max`: shift by 0 there instead.
-    let finite = max.clone().is_finite();
-    let shift = max.mask_fill(finite.bool_not(), 0.0);
+    let shift = stable_shift(&x, dim);
     let dims = x.dims();
     let sum = (x - shift.clone().expand(dims)).exp().sum_dim(dim);
     sum.log() + shift
 }
 
+/// The detached maximum along `dim` (size 1 there), with 0 where it is not finite: a slice of only `-inf`
+/// (or a `+inf`) would give NaN in `x - max`.
+fn stable_shift<const D: usize>(x: &Tensor<D>, dim: usize) -> Tensor<D> {
+    let max = x.clone().detach().max_dim(dim);
+    let finite = max.clone().is_finite();
+    max.mask_fill(finite.bool_not(), 0.0)
+}
+
 /// `log_softmax(logits)[targets]`: log-prob of each target token.
 ///
-/// Computed as `logits[target] - logsumexp(logits)`, so the only full-vocabulary temporaries are the ones
-/// `logsumexp` needs (no full `log_softmax` copy is kept).
+/// Computed as `logits[target] - logsumexp(logits)`, so the only full-vocabulary temporaries are the ones the
+/// `logsumexp` needs (no full `log_softmax` copy is kept); [`token_logprobs_entropy`] without the entropy.
 ///
 /// # Shapes
 /// `logits: [B, T, V]`, `targets: [B, T]` (ids in `0..V`) → `[B, T]`.
 pub fn token_logprobs(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
-    let lse = logsumexp(logits.clone(), 2); // [B, T, 1]
-    let picked = logits.gather(2, targets.unsqueeze_dim::<3>(2)); // [B, T, 1]
-    (picked - lse).squeeze_dim::<2>(2)
+    token_logprobs_entropy(logits, targets, EntropyMode::Skip).0
 }
 
 /// Entropy `-Σ_v p_v log p_v` of `softmax(logits)` over the vocabulary (entries at `-inf` contribute 0).
@@ -70,9 +73,7 @@ struct Softmax {
 impl Softmax {
     fn new(logits: Tensor<3>) -> Self {
         let dims = logits.dims();
-        let max = logits.clone().detach().max_dim(2);
-        let finite = max.clone().is_finite();
-        let shift = max.mask_fill(finite.bool_not(), 0.0);
+        let shift = stable_shift(&logits, 2);
         let z = logits - shift.clone().expand(dims);
         let e = z.clone().exp();
         let sum = e.clone().sum_dim(2);
@@ -265,6 +266,11 @@ mod tests {
         }
     }
 
+    /// `logits[target] - logsumexp(logits)`, composed from the public pieces (not through `Softmax`).
+    fn gather_minus_logsumexp(x: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
+        (x.clone().gather(2, targets.unsqueeze_dim::<3>(2)) - logsumexp(x, 2)).squeeze_dim::<2>(2)
+    }
+
     #[test]
     fn fused_logprobs_and_entropy_equal_the_separate_ones_with_gradients() {
         let d = Device::default().autodiff();
@@ -275,7 +281,7 @@ mod tests {
         let x = t3(&flat, [1, 4, 4], &d).require_grad();
         let (lp, ent) = token_logprobs_entropy(x.clone(), targets.clone(), EntropyMode::Differentiable);
         let ent = ent.expect("entropy");
-        assert_eq!(values(lp.clone()), values(token_logprobs(x.clone(), targets.clone())));
+        assert_eq!(values(lp.clone()), values(gather_minus_logsumexp(x.clone(), targets.clone())));
         for (got, want) in values(ent.clone()).iter().zip(values(entropy(x.clone().detach()))) {
             assert_close(*got, want, 1e-6);
         }
@@ -286,7 +292,7 @@ mod tests {
         let g1 = finite.grad(&(lp.sum() + ent.expect("entropy").sum()).backward()).map(values).unwrap_or_default();
         let y = finite.clone().detach().require_grad();
         let g2 = y
-            .grad(&(token_logprobs(y.clone(), t3ids).sum() + entropy(y.clone()).sum()).backward())
+            .grad(&(gather_minus_logsumexp(y.clone(), t3ids).sum() + entropy(y.clone()).sum()).backward())
             .map(values)
             .unwrap_or_default();
         assert_eq!(g1.len(), 12);

@@ -11,34 +11,35 @@
 //!
 //! Throughput is per token of the batch (512 per step), so criterion prints tokens/s.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_main};
 use temper_models::{Llama, load_model};
-use temper_rl_objectives::{DpoConfig, DpoInputs, SftConfig, SftInputs, sft_loss};
+use temper_rl_objectives::{DpoConfig, ObjectiveOutput, SftConfig, sft_loss};
 use temper_train::{
-    DpoBatch, EncodedDpoPair, EntropyMode, Metrics, PaddedBatch, Session, TrainSettings, Tokenized, dpo_micro_loss,
-    int_tensor, mask_tensor, next_token_logits, shift_mask, token_scores,
+    DpoBatch, EncodedDpoPair, EntropyMode, Metrics, PaddedBatch, Session, StepReport, TrainSettings, Tokenized,
+    dpo_inputs, dpo_micro_loss, sft_inputs, token_scores,
 };
 
 /// Sequence length of every row.
 const LEN: usize = 128;
 /// DPO prompt length (the completion is `LEN - PROMPT`).
 const PROMPT: usize = 64;
-
-fn smollm2() -> PathBuf {
-    let home = std::env::var_os("TEMPER_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/temper"));
-    home.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
+/// The model file inside the `smollm2` asset.
+const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Row `b` of the benchmark's token ids (the same formula as `trl_bench.py` and the generation bench).
 fn row(b: usize, len: usize) -> Vec<u32> {
     (0..len).map(|t| (100 + (b * 7919 + t * 104_729) % 40_000) as u32).collect()
+}
+
+/// One optimizer step of `s` whose single micro-batch loss `micro` builds, as every trainer's loop runs it.
+fn one_step(s: &mut Session, micro: impl Fn(&Llama, &Device) -> temper_train::Result<ObjectiveOutput>) -> StepReport {
+    let device = s.device.clone();
+    let loss = |model: &Llama, _| micro(model, &device).map(|out| (out.loss, out.metrics));
+    s.step(loss, Metrics::new(), || serde_json::Value::Null).expect("optimizer step")
 }
 
 /// A session that never checkpoints inside the benchmark (`steps` is out of reach), logging to a temp folder.
@@ -56,11 +57,12 @@ fn session(model: &Llama, device: &Device, name: &str, learning_rate: f64, batch
 }
 
 fn bench(c: &mut Criterion) {
-    let path = smollm2();
     let device = Device::flex().autodiff();
+    let path = temper_assets::path_of("smollm2", SMOLLM2_GGUF)
+        .unwrap_or_else(|e| panic!("{e}: run `temper fetch smollm2` first"));
     let model: Llama = match load_model(&path, &device) {
         Ok(m) => m.model,
-        Err(e) => panic!("{e}: run `temper fetch smollm2` first"),
+        Err(e) => panic!("loading {}: {e}", path.display()),
     };
     let mut g = c.benchmark_group("cpu");
     // One step takes seconds: a flat sampling plan runs exactly one step per sample.
@@ -82,23 +84,7 @@ fn bench(c: &mut Criterion) {
         let mut s = session(&model, &device, "sft", 2e-5, 4);
         g.throughput(Throughput::Elements((4 * LEN) as u64));
         g.bench_function(BenchmarkId::new("sft_step", "4x128"), |bench| {
-            bench.iter(|| {
-                let device = s.device.clone();
-                s.step(
-                    |model, _| {
-                        let scores =
-                            token_scores(model, &batch.ids, &batch.attention, false, 1.0, EntropyMode::Detached, &device);
-                        let mask = mask_tensor(&shift_mask(&batch.loss_mask), &device);
-                        let mut inputs = SftInputs::new(scores.logps, mask);
-                        inputs.entropy = scores.entropy;
-                        let out = sft_loss(&config, inputs)?;
-                        Ok((out.loss, out.metrics))
-                    },
-                    Metrics::new(),
-                    || serde_json::Value::Null,
-                )
-                .expect("sft step")
-            })
+            bench.iter(|| one_step(&mut s, |model, device| Ok(sft_loss(&config, sft_inputs(model, &batch, device))?)))
         });
         let _ = std::fs::remove_dir_all(&s.settings.output_dir);
     }
@@ -127,25 +113,11 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements((4 * LEN) as u64));
         g.bench_function(BenchmarkId::new("dpo_step", "2x2x128"), |bench| {
             bench.iter(|| {
-                let device = s.device.clone();
-                s.step(
-                    |model, _| {
-                        let reference: Tensor<2> =
-                            Tensor::from_data(TensorData::new(ref_values.clone(), ref_shape), &device);
-                        let logits = next_token_logits(model, &batch.ids, &batch.attention, false, &device); // (4, T-1, V)
-                        let targets: Vec<Vec<u32>> = batch.ids.iter().map(|r| r[1..].to_vec()).collect();
-                        let stats = temper_tensor_ops::token_stats(logits, int_tensor(&targets, &device), false);
-                        let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&batch.mask, &device));
-                        inputs.entropy = Some(stats.entropy);
-                        inputs.mean_logits = Some(stats.mean_logits);
-                        inputs.is_top1 = Some(stats.is_top1);
-                        let out = dpo_micro_loss(&config, inputs, 1.0, 1.0)?;
-                        Ok((out.loss, out.metrics))
-                    },
-                    Metrics::new(),
-                    || serde_json::Value::Null,
-                )
-                .expect("dpo step")
+                one_step(&mut s, |model, device| {
+                    let reference = Tensor::from_data(TensorData::new(ref_values.clone(), ref_shape), device);
+                    let inputs = dpo_inputs(model, &batch, reference, config.use_weighting, device);
+                    dpo_micro_loss(&config, inputs, 1.0, 1.0)
+                })
             })
         });
         let _ = std::fs::remove_dir_all(&s.settings.output_dir);

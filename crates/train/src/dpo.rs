@@ -211,6 +211,26 @@ fn ref_logps<M: CausalLm + ?Sized>(model: &M, b: &DpoBatch, device: &Device) -> 
     crate::batch::token_scores(model, &b.ids, &b.attention, false, 1.0, EntropyMode::Skip, device).logps
 }
 
+/// The policy's statistics on a batch and the DPO inputs, with TRL's metric tensors (entropy, mean logits, top-1)
+/// and, for WPO (`use_weighting`), `log Σ p²`. `reference`: the reference log-probs `[2n, T-1]`.
+pub fn dpo_inputs<M: CausalLm + ?Sized>(
+    model: &M,
+    b: &DpoBatch,
+    reference: Tensor<2>,
+    use_weighting: bool,
+    device: &Device,
+) -> DpoInputs {
+    let logits = next_token_logits(model, &b.ids, &b.attention, false, device); // (2n, T-1, V)
+    let targets: Vec<Vec<u32>> = b.ids.iter().map(|r| r[1..].to_vec()).collect();
+    let stats = token_stats(logits, int_tensor(&targets, device), use_weighting);
+    let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&b.mask, device));
+    inputs.entropy = Some(stats.entropy);
+    inputs.mean_logits = Some(stats.mean_logits);
+    inputs.is_top1 = Some(stats.is_top1);
+    inputs.log_sum_sq_probs = stats.log_sum_sq_probs;
+    inputs
+}
+
 /// Where the reference log-probs come from.
 enum Reference {
     /// A frozen copy of the initial policy, run every step.
@@ -390,19 +410,6 @@ impl<'a> DpoTrainer<'a> {
         }
     }
 
-    /// The policy's statistics on a batch and the DPO inputs (with TRL's optional metric tensors).
-    fn inputs(&self, model: &Llama, b: &DpoBatch, reference: Tensor<2>, device: &Device) -> DpoInputs {
-        let logits = next_token_logits(model, &b.ids, &b.attention, false, device); // (2n, T-1, V)
-        let targets: Vec<Vec<u32>> = b.ids.iter().map(|r| r[1..].to_vec()).collect();
-        let stats = token_stats(logits, int_tensor(&targets, device), self.config.use_weighting);
-        let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&b.mask, device));
-        inputs.entropy = Some(stats.entropy);
-        inputs.mean_logits = Some(stats.mean_logits);
-        inputs.is_top1 = Some(stats.is_top1);
-        inputs.log_sum_sq_probs = stats.log_sum_sq_probs;
-        inputs
-    }
-
     /// Held-out accuracy, margin and loss with the current policy (`None` without eval pairs).
     pub fn evaluate(&self, session: &Session) -> Result<Option<DpoEval>> {
         if self.eval.is_empty() {
@@ -416,7 +423,7 @@ impl<'a> DpoTrainer<'a> {
             let pairs: Vec<&EncodedDpoPair> = chunk.iter().map(|&i| &self.eval[i]).collect();
             let b = DpoBatch::new(&pairs, self.pad);
             let r = Self::reference_logps(&self.eval_ref, chunk, &b, &device);
-            let out = dpo_loss(&self.config, self.inputs(&model, &b, r, &device))?;
+            let out = dpo_loss(&self.config, dpo_inputs(&model, &b, r, self.config.use_weighting, &device))?;
             let k = chunk.len() as f64;
             loss += f64::from(out.loss.into_scalar::<f32>()) * k;
             acc += out.metrics.get("rewards/accuracies").copied().unwrap_or(0.0) * k;
@@ -475,7 +482,7 @@ impl<'a> DpoTrainer<'a> {
                 |model, i| {
                     let b = &batches[i];
                     let r = Self::reference_logps(&this.train_ref, &chunks[i], b, &device);
-                    let inputs = this.inputs(model, b, r, &device);
+                    let inputs = dpo_inputs(model, b, r, this.config.use_weighting, &device);
                     let pair_share = chunks[i].len() as f64 / total_pairs;
                     let token_share = b.chosen_tokens() as f64 / total_chosen.max(1) as f64;
                     let out = dpo_micro_loss(&this.config, inputs, pair_share, token_share)?;

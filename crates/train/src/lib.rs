@@ -42,7 +42,7 @@ pub use lora::{LORA_TARGETS, LoraSettings, trainable_count, trainable_tensors};
 pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
 pub use session::{Metrics, Observer, Quiet, Session, StepReport, Trainable, TrainerState, Update, latest_checkpoint};
-pub use sft::{SftRunConfig, SftTrainer};
+pub use sft::{SftRunConfig, SftTrainer, sft_inputs};
 pub use grpo::{GrpoRunConfig, GrpoTrainer};
 pub use ppo::{PolicyWithValue, PpoRunConfig, PpoTrainer};
 pub use rloo::{RlooRunConfig, RlooTrainer};
@@ -54,6 +54,6 @@ pub use rm::{
     pooled_index, rewards_with_model, rm_batch,
 };
 pub use dpo::{
-    DpoBatch, DpoEval, DpoRunConfig, DpoTrainer, EncodedDpoPair, PairStats, PairsConfig, dpo_micro_loss, encode_dpo_pairs,
-    make_pairs, write_pairs_jsonl,
+    DpoBatch, DpoEval, DpoRunConfig, DpoTrainer, EncodedDpoPair, PairStats, PairsConfig, dpo_inputs, dpo_micro_loss,
+    encode_dpo_pairs, make_pairs, write_pairs_jsonl,
 };

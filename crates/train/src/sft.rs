@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use temper_models::CausalLm;
 use temper_rl_objectives::{SftConfig, SftInputs, sft_loss};
-use temper_tokenizer::Tokenizer;
-
 use temper_tensor_ops::EntropyMode;
+use temper_tokenizer::Tokenizer;
 
 use crate::batch::{PaddedBatch, Tokenized, mask_tensor, shift_mask, token_scores, tokenize_sft};
 use crate::config::TrainSettings;
@@ -39,6 +40,15 @@ pub struct SftRunConfig {
 
 pub(crate) fn default_device() -> String {
     "cpu".into()
+}
+
+/// The SFT objective's inputs for one padded micro-batch: next-token log-probs under `model`, the loss mask
+/// aligned to them, and the entropy metric (no gradient), as `SftTrainer` feeds `sft_loss`.
+pub fn sft_inputs<M: CausalLm + ?Sized>(model: &M, b: &PaddedBatch, device: &Device) -> SftInputs {
+    let scores = token_scores(model, &b.ids, &b.attention, false, 1.0, EntropyMode::Detached, device);
+    let mut inputs = SftInputs::new(scores.logps, mask_tensor(&shift_mask(&b.loss_mask), device));
+    inputs.entropy = scores.entropy;
+    inputs
 }
 
 /// An SFT run over tokenised data.
@@ -138,11 +148,7 @@ impl<'a> SftTrainer<'a> {
             let report = session.step(
                 |model, i| {
                     let b = &batches[i];
-                    let scores = token_scores(model, &b.ids, &b.attention, false, 1.0, EntropyMode::Detached, &device);
-                    let mask = mask_tensor(&shift_mask(&b.loss_mask), &device);
-                    let mut inputs = SftInputs::new(scores.logps, mask);
-                    inputs.entropy = scores.entropy;
-                    let out = sft_loss(&config, inputs)?;
+                    let out = sft_loss(&config, sft_inputs(model, b, &device))?;
                     // Weight by this micro-batch's share of target tokens: Σ_i loss_i = mean over the step.
                     let share = b.target_tokens() as f64 / total_tokens.max(1) as f64;
                     let mut m: Metrics = out.metrics;
