@@ -263,20 +263,10 @@ impl ArithmeticTask {
         shots: usize,
     ) -> Result<Vec<Vec<ArithmeticProblem>>> {
         let mut rng = SplitMix64::new(self.seed ^ EXAMPLE_STREAM);
-        let budget = 10_000 + 1_000 * shots;
         questions
             .iter()
             .map(|q| {
-                let mut picked: Vec<ArithmeticProblem> = Vec::with_capacity(shots);
-                for _ in 0..budget {
-                    if picked.len() == shots {
-                        break;
-                    }
-                    let e = self.draw(&mut rng);
-                    if e.is_example() && e.answer != q.answer && !picked.contains(&e) {
-                        picked.push(e);
-                    }
-                }
+                let picked = self.draw_distinct(&mut rng, shots, |e| e.is_example() && e.answer != q.answer);
                 if picked.len() < shots {
                     return Err(RewardError::InvalidInput {
                         what: "ArithmeticTask::examples_for",
@@ -298,18 +288,7 @@ impl ArithmeticTask {
     /// `n` held-out problems to find (e.g. one digit and one op).
     pub fn held_out(&self, n: usize) -> Result<Vec<ArithmeticProblem>> {
         let mut rng = SplitMix64::new(self.seed ^ HELD_OUT_STREAM);
-        let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(n);
-        let budget = 10_000 + 1_000 * n;
-        for _ in 0..budget {
-            if out.len() == n {
-                break;
-            }
-            let p = self.draw(&mut rng);
-            if p.is_held_out() && seen.insert(p) {
-                out.push(p);
-            }
-        }
+        let out = self.draw_distinct(&mut rng, n, ArithmeticProblem::is_held_out);
         if out.len() < n {
             return Err(RewardError::InvalidInput {
                 what: "ArithmeticTask::held_out",
@@ -325,6 +304,28 @@ impl ArithmeticTask {
     }
 
     /// One problem from `rng`.
+    /// Up to `n` distinct problems from `rng` that `accept` takes, in draw order, giving up after
+    /// `10_000 + 1_000·n` draws (a problem space too small for `n` returns fewer).
+    fn draw_distinct(
+        &self,
+        rng: &mut SplitMix64,
+        n: usize,
+        accept: impl Fn(&ArithmeticProblem) -> bool,
+    ) -> Vec<ArithmeticProblem> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..10_000 + 1_000 * n {
+            if out.len() == n {
+                break;
+            }
+            let p = self.draw(rng);
+            if accept(&p) && seen.insert(p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
     fn draw(&self, rng: &mut SplitMix64) -> ArithmeticProblem {
         let d = self.config.digits;
         let (lo, hi) = if d == 1 {
