@@ -21,11 +21,10 @@ use serde::{Deserialize, Serialize};
 use temper_models::{AttentionInfo, Llama, load_hf_dir};
 use temper_rewards::{RewardSpec, WeightedSum, build_weighted_sum};
 use temper_rl_objectives::{KlPenalty, PpoConfig, PpoInputs, completion_metrics, gae, ppo_loss, ppo_token_rewards};
+use temper_tensor_ops::EntropyMode;
 use temper_tokenizer::Tokenizer;
 
 use crate::atomic::write_atomic;
-use temper_tensor_ops::EntropyMode;
-
 use crate::batch::int_tensor;
 use crate::config::TrainSettings;
 use crate::data::Cursor;

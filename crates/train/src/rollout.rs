@@ -8,9 +8,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use temper_models::{AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingParams, generate};
 use temper_rewards::{AnswerPrompt, ArithmeticConfig, ArithmeticTask, RewardInput, RewardSpec, WeightedSum};
-use temper_tokenizer::{ChatMessage, Tokenizer};
-
 use temper_tensor_ops::EntropyMode;
+use temper_tokenizer::{ChatMessage, Tokenizer};
 
 use crate::batch::int_tensor;
 use crate::data::{PromptExample, parse_prompt, read_jsonl};
