@@ -9,8 +9,8 @@ use serde::Serialize;
 use temper_rewards::{ArithOp, ArithmeticProblem};
 use temper_tokenizer::{ChatMessage, Tokenizer};
 use temper_train::{
-    DpoRunConfig, DpoTrainer, PairsConfig, PreferencePair, RewardModel, RmRunConfig, RmTrainer, Session, TaskSpec,
-    export_hf, make_pairs, write_pairs_jsonl,
+    ARITHMETIC_INSTRUCTION, DpoRunConfig, DpoTrainer, PairsConfig, PreferencePair, RewardModel, RmRunConfig, RmTrainer,
+    Session, TaskSpec, export_hf, make_pairs, write_pairs_jsonl,
 };
 
 use crate::progress::TrainBar;
@@ -231,16 +231,14 @@ pub fn make_pairs_cmd(args: &MakePairsArgs) -> Result<()> {
     Ok(())
 }
 
-/// The system message of the built-in arithmetic task's chat prompts (`temper_train::PromptSet` without
-/// `think`); a test checks that [`render_arith_prompt`] reproduces the task's prompts (with `shots = 0`: no
-/// worked-example turns) byte for byte.
-const ARITH_INSTRUCTION: &str = "Answer with only the final number inside <answer> </answer> tags.";
 /// The assistant-turn prefill of the built-in arithmetic task.
 const ARITH_PREFILL: &str = "<answer>";
 /// Largest operand size `--synthetic-wrong` enumerates (3 digits = 2.4 M problems).
 const MAX_SYNTHETIC_DIGITS: u32 = 3;
 
-/// The arithmetic task's chat prompt for `question`, prefill included.
+/// The arithmetic task's chat prompt for `question`, prefill included: the system message is the task's
+/// ([`ARITHMETIC_INSTRUCTION`], without `think`); a test checks that this reproduces `temper_train::PromptSet`'s
+/// prompts (with `shots = 0`: no worked-example turns) byte for byte.
 fn render_arith_prompt(tok: &Tokenizer, question: &str) -> Result<String> {
     let template = tok
         .chat_template()
@@ -248,7 +246,7 @@ fn render_arith_prompt(tok: &Tokenizer, question: &str) -> Result<String> {
     let messages = [
         ChatMessage {
             role: "system".into(),
-            content: ARITH_INSTRUCTION.into(),
+            content: ARITHMETIC_INSTRUCTION.into(),
         },
         ChatMessage {
             role: "user".into(),
@@ -297,14 +295,6 @@ enum Mistake {
 
 const MISTAKES: [Mistake; 3] = [Mistake::OffBySmall, Mistake::OffByTen, Mistake::OtherOp];
 
-fn apply(op: ArithOp, a: i64, b: i64) -> i64 {
-    match op {
-        ArithOp::Add => a + b,
-        ArithOp::Sub => a - b,
-        ArithOp::Mul => a * b,
-    }
-}
-
 /// A wrong, non-negative answer to `p` of kind `mistake`, `pick` choosing among the candidates; falls back to
 /// [`Mistake::OffBySmall`] when the kind has no candidate (e.g. `2 + 2` and `2 * 2` agree). Returns the value
 /// and the kind actually used.
@@ -325,7 +315,7 @@ fn wrong_answer(p: &ArithmeticProblem, mistake: Mistake, pick: u64) -> (i64, Mis
             let others: Vec<i64> = [ArithOp::Add, ArithOp::Sub, ArithOp::Mul]
                 .into_iter()
                 .filter(|&o| o != p.op)
-                .map(|o| apply(o, p.a, p.b))
+                .map(|o| o.apply(p.a, p.b))
                 .filter(|&v| v != p.answer && v >= 0)
                 .collect();
             if others.is_empty() {
@@ -356,7 +346,7 @@ fn problem_space(digits: u32, ops: &[ArithOp]) -> (Vec<ArithmeticProblem>, Vec<A
                     a,
                     op,
                     b,
-                    answer: apply(op, a, b),
+                    answer: op.apply(a, b),
                 });
             }
         }
@@ -516,7 +506,7 @@ mod tests {
             a,
             op,
             b,
-            answer: apply(op, a, b),
+            answer: op.apply(a, b),
         }
     }
 

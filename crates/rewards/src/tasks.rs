@@ -33,7 +33,8 @@ impl ArithOp {
         }
     }
 
-    fn apply(self, a: i64, b: i64) -> i64 {
+    /// `a op b`.
+    pub fn apply(self, a: i64, b: i64) -> i64 {
         match self {
             ArithOp::Add => a + b,
             ArithOp::Sub => a - b,

@@ -47,7 +47,8 @@ pub use grpo::{GrpoRunConfig, GrpoTrainer};
 pub use ppo::{PolicyWithValue, PpoRunConfig, PpoTrainer};
 pub use rloo::{RlooRunConfig, RlooTrainer};
 pub use rollout::{
-    GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards, evaluate, rollout,
+    ARITHMETIC_INSTRUCTION, GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards,
+    evaluate, rollout,
 };
 pub use rm::{
     EncodedRmPair, NeuralReward, RewardModel, RmEval, RmRunConfig, RmTrainer, encode_rm_pairs, pad_right, pair_rewards,
