@@ -10,16 +10,20 @@
 //!   statistics (entropy, mean logits, top-1) computed as `DpoTrainer` does.
 //!
 //! Throughput is per token of the batch (512 per step), so criterion prints tokens/s.
+//!
+//! `adamw/{burn,fused}`: one AdamW update of all of SmolLM2's parameters from the same gradients, burn's
+//! `AdamW` against Temper's [`FusedAdamW`] (the one `Session` uses), in the same run; throughput in parameters.
 
 use std::time::Duration;
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_main};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_main};
 use temper_models::{Llama, load_model};
 use temper_rl_objectives::{DpoConfig, ObjectiveOutput, SftConfig, sft_loss};
 use temper_train::{
-    DpoBatch, EncodedDpoPair, EntropyMode, Metrics, PaddedBatch, Session, StepReport, TrainSettings, Tokenized,
+    DpoBatch, EncodedDpoPair, EntropyMode, FusedAdamW, Metrics, PaddedBatch, Session, StepReport, TrainSettings, Tokenized,
     dpo_inputs, dpo_micro_loss, sft_inputs, token_scores,
 };
 
@@ -56,6 +60,45 @@ fn session(model: &Llama, device: &Device, name: &str, learning_rate: f64, batch
     Session::start(model.clone(), device, settings).expect("session")
 }
 
+/// A gradient for every parameter of `model`: small normal noise, as a step's gradients are.
+fn noise_grads(model: &Llama) -> GradientsParams {
+    struct Noise(GradientsParams);
+    impl ModuleVisitor for Noise {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let v = param.val();
+            let g = Tensor::<D>::random(v.shape(), Distribution::Normal(0.0, 1e-3), &v.device().inner());
+            self.0.register(param.id, g);
+        }
+    }
+    let mut n = Noise(GradientsParams::new());
+    model.visit(&mut n);
+    n.0
+}
+
+/// One AdamW update of every parameter, burn's against the fused one, from the same model and gradients; each
+/// optimizer is stepped once before timing so that both carry moments (the steady-state update).
+fn bench_adamw(c: &mut Criterion, model: &Llama) {
+    let mut g = c.benchmark_group("adamw");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1));
+    g.throughput(Throughput::Elements(model.num_parameters() as u64));
+    let optimizers: [(&str, fn() -> ModuleOptimizer); 2] = [
+        ("burn", || AdamWConfig::new().with_weight_decay(0.01).init()),
+        ("fused", || FusedAdamW::new(0.9, 0.999, 1e-5, 0.01).init()),
+    ];
+    for (name, make) in optimizers {
+        let mut optim = make();
+        let mut current = optim.step(1e-5, model.clone(), noise_grads(model));
+        g.bench_function(BenchmarkId::new(name, "smollm2"), |bench| {
+            bench.iter_batched(
+                || noise_grads(model),
+                |grads| current = optim.step(1e-5, current.clone(), grads),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let device = Device::flex().autodiff();
     let path = temper_assets::path_of("smollm2", SMOLLM2_GGUF)
@@ -64,6 +107,7 @@ fn bench(c: &mut Criterion) {
         Ok(m) => m.model,
         Err(e) => panic!("loading {}: {e}", path.display()),
     };
+    bench_adamw(c, &model);
     let mut g = c.benchmark_group("cpu");
     // One step takes seconds: a flat sampling plan runs exactly one step per sample.
     g.sample_size(10)

@@ -7,6 +7,7 @@
 //! ([`LoraSettings`]) instead of every weight. [`export_hf`] writes a (merged) model that Temper and
 //! transformers reload.
 
+mod adamw;
 mod atomic;
 mod batch;
 mod cem;
@@ -26,6 +27,7 @@ mod schedule;
 mod session;
 mod sft;
 
+pub use adamw::FusedAdamW;
 pub use atomic::{atomic_dir, write_atomic};
 pub use batch::{
     PaddedBatch, TokenScores, Tokenized, int_tensor, mask_tensor, next_token_logits, shift_mask, token_scores, tokenize_sft,

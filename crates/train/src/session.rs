@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use temper_models::{Llama, load_hf_dir};
 
+use crate::adamw::FusedAdamW;
 use crate::atomic::{atomic_dir, write_atomic};
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
@@ -151,12 +152,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
 
 /// AdamW with the run's betas, epsilon and weight decay (the learning rate is passed per step).
 pub(crate) fn adamw(s: &TrainSettings) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_beta_1(s.adam_beta1 as f32)
-        .with_beta_2(s.adam_beta2 as f32)
-        .with_epsilon(s.adam_epsilon as f32)
-        .with_weight_decay(s.weight_decay as f32)
-        .init()
+    FusedAdamW::new(s.adam_beta1 as f32, s.adam_beta2 as f32, s.adam_epsilon as f32, s.weight_decay as f32).init()
 }
 
 /// Appends one JSON line to `path` and flushes it, so a crash loses at most the current line.
