@@ -81,7 +81,8 @@ fn bench_adamw(c: &mut Criterion, model: &Llama) {
     let mut g = c.benchmark_group("adamw");
     g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(model.num_parameters() as u64));
-    let optimizers: [(&str, fn() -> ModuleOptimizer); 2] = [
+    type Make = fn() -> ModuleOptimizer;
+    let optimizers: [(&str, Make); 2] = [
         ("burn", || AdamWConfig::new().with_weight_decay(0.01).init()),
         ("fused", || FusedAdamW::new(0.9, 0.999, 1e-5, 0.01).init()),
     ];

@@ -92,11 +92,6 @@ impl Step {
     }
 }
 
-/// `t`'s values as an owned `f32` buffer (no copy when `t` holds the only handle to contiguous storage).
-fn into_data<const D: usize>(t: Tensor<D>) -> TensorData {
-    t.into_data()
-}
-
 fn slice_mut(data: &mut TensorData) -> &mut [f32] {
     data.as_mut_slice::<f32>().expect("an f32 tensor's data is f32")
 }
@@ -121,37 +116,32 @@ impl Optimizer for FusedAdamW {
         }
         let device = tensor.device();
         let shape = tensor.shape();
-        // The new parameter is written over the gradient: the gradient's buffer is the step's own (the
-        // parameter's is usually still shared with the caller's module, so writing there would mean a copy).
-        let param = into_data(tensor);
+        // `into_data` copies only when the tensor's storage is shared. The new parameter is written over the
+        // gradient: the gradient's buffer is the step's own (the parameter's is usually still shared with the
+        // caller's module, so writing there would mean a copy).
+        let param = tensor.into_data();
         let p = param.as_slice::<f32>().expect("an f32 tensor's data is f32");
-        let mut out = into_data(grad);
+        let mut out = grad.into_data();
         let (time, mut m, mut v, fresh) = match state {
-            Some(s) => (s.momentum.time + 1, into_data(s.momentum.moment_1), into_data(s.momentum.moment_2), false),
+            Some(s) => (s.momentum.time + 1, s.momentum.moment_1.into_data(), s.momentum.moment_2.into_data(), false),
             None => {
                 let zeros = || TensorData::new(vec![0f32; p.len()], shape.clone());
                 (1, zeros(), zeros(), true)
             }
         };
         // The scalars exactly as burn's `AdamW::step` forms them (`f64` products rounded to the `f32` elements).
-        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
-        let (f1, f2) = (1.0 - b1, 1.0 - b2);
-        let correction_1 = 1f32 - b1.powi(time as i32);
-        let correction_2 = 1f32 - b2.powi(time as i32);
         let decay_rate = lr * f64::from(self.weight_decay);
-        let keep = (1.0 - decay_rate) as f32;
-        let lr32 = lr as f32;
         let k = Step {
-            b1,
-            b2,
-            f1,
-            f2,
-            correction_1,
-            correction_2,
-            eps,
+            b1: self.beta_1,
+            b2: self.beta_2,
+            f1: 1.0 - self.beta_1,
+            f2: 1.0 - self.beta_2,
+            correction_1: 1f32 - self.beta_1.powi(time as i32),
+            correction_2: 1f32 - self.beta_2.powi(time as i32),
+            eps: self.epsilon,
             // burn skips the decay when `lr·λ = 0`; multiplying by exactly 1.0 changes no value either.
-            keep: if decay_rate == 0.0 { 1.0 } else { keep },
-            lr: lr32,
+            keep: if decay_rate == 0.0 { 1.0 } else { (1.0 - decay_rate) as f32 },
+            lr: lr as f32,
         };
         let chunks = p
             .par_chunks(CHUNK)
@@ -185,7 +175,7 @@ mod tests {
     use super::*;
 
     fn bits(t: Tensor<2>) -> Vec<u32> {
-        t.into_data().try_to_vec::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
+        t.into_data().try_to_vec::<f32>().expect("f32 data").into_iter().map(f32::to_bits).collect()
     }
 
     /// A linear layer large enough to span several parallel chunks, trained for a few steps by both optimizers
@@ -217,16 +207,16 @@ mod tests {
                 assert_eq!(bias(&a), bias(&b));
                 if step == 1 {
                     // Swap the optimizers' states through their records: each continues from the other's.
-                    let (ra, rb) = (fused.into_bytes().unwrap(), burns.into_bytes().unwrap());
-                    fused = fused.from_bytes(rb).unwrap();
-                    burns = burns.from_bytes(ra).unwrap();
+                    let (ra, rb) = (fused.into_bytes().expect("fused record"), burns.into_bytes().expect("burn record"));
+                    fused = fused.from_bytes(rb).expect("fused loads burn's record");
+                    burns = burns.from_bytes(ra).expect("burn loads the fused record");
                 }
             }
         }
     }
 
     #[test]
-    fn other_devices_and_amsgrad_take_burns_path() {
+    fn non_f32_tensors_and_amsgrad_take_burns_path() {
         let device = Device::flex();
         let t = Tensor::<1>::ones([4], &device);
         assert!(FusedAdamW::fusable(&t));
@@ -240,6 +230,6 @@ mod tests {
             max_moment_2: Some(t.clone()),
         });
         let (_, s) = opt.step(1e-3, t.clone(), t, Some(state));
-        assert!(s.unwrap().momentum.max_moment_2.is_some());
+        assert!(s.is_some_and(|s| s.momentum.max_moment_2.is_some()));
     }
 }
