@@ -614,7 +614,14 @@ pub mod parity {
                 let inputs = RlooInputs {
                     logps: policy,
                     mask,
-                    old_logps: Some(t1(&case["old_logps"], &device)),
+                    // "none": TRL got no old log-probs and used the policy's own, detached (ratio exactly 1);
+                    // the recorded `old_logps` are TRL's forward, which differs from this source's by f32
+                    // rounding, and with beta = 0 the loss -mean(A·ratio) is a cancellation near 0 that
+                    // would turn that rounding into the whole value. "perturbed": the recorded values.
+                    old_logps: match case["old_logps_kind"].as_str() {
+                        Some("none") => None,
+                        _ => Some(t1(&case["old_logps"], &device)),
+                    },
                     advantages: adv_t,
                     entropy: fwd.entropy,
                 };
