@@ -412,7 +412,17 @@ impl Llama {
                 let [b, t, h] = hidden.dims();
                 let w = self.embed_tokens.weight.val(); // (V, H)
                 let v = w.dims()[0];
-                thin::matmul_cols(hidden.reshape([b * t, h]), w.transpose()).reshape([b, t, v])
+                let hidden = hidden.reshape([b * t, h]);
+                if hidden.device().is_autodiff() {
+                    // Training: `W · hiddenᵀ`, transposed back. The weight's gradient then comes out of the product
+                    // in the weight's own `[V, H]` layout; as `hidden · Wᵀ` it would arrive as a transposed view,
+                    // and adding it to the embedding's gradient (same parameter) walks one operand with a stride of
+                    // `V` elements: ≈ 0.5 s of a 4 × 128-token SmolLM2 step, against ≈ 0.05 s for the one tiled
+                    // transpose of the logits this costs.
+                    w.matmul(hidden.transpose()).transpose().reshape([b, t, v])
+                } else {
+                    thin::matmul_cols(hidden, w.transpose()).reshape([b, t, v])
+                }
             }
         }
     }
@@ -437,5 +447,51 @@ impl Llama {
         Embedding {
             weight: Param::from_tensor(weight),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use burn::tensor::{Distribution, Int, Tensor};
+
+    use super::*;
+    use crate::LlamaConfig;
+
+    /// The tied LM head computes `W · hᵀ` when training: same logits as the inference path, and the same
+    /// embedding gradient as `h · Wᵀ` (the formulation it replaces), embedding lookup included.
+    #[test]
+    fn tied_head_training_layout_gives_the_same_logits_and_gradient() {
+        let json = r#"{"architectures":["LlamaForCausalLM"],"vocab_size":97,"hidden_size":32,"intermediate_size":64,
+            "num_hidden_layers":1,"num_attention_heads":4,"num_key_value_heads":2,"rms_norm_eps":1e-5,
+            "rope_theta":10000.0,"tie_word_embeddings":true,"max_position_embeddings":64}"#;
+        let config = LlamaConfig::from_hf_str(json, Path::new("config.json")).unwrap();
+        let device = Device::flex().autodiff();
+        let model = config.init(&device);
+        let ids = Tensor::<2, Int>::random([2, 5], Distribution::Uniform(0.0, 97.0), &device);
+        let info = AttentionInfo::full(2, 5);
+        let weights = Tensor::<3>::random([2, 5, 97], Distribution::Normal(0.0, 1.0), &device);
+
+        // Burn's tape is consumed by a backward pass: each formulation gets its own forward.
+        let trained = || model.logits(model.forward_hidden(ids.clone(), &info, None));
+        let plain = || {
+            let hidden = model.forward_hidden(ids.clone(), &info, None).reshape([10, 32]);
+            hidden.matmul(model.embed_tokens.weight.val().transpose()).reshape([2, 5, 97])
+        };
+        let diff: f32 = (trained().inner() - plain().inner()).abs().max().into_scalar();
+        assert!(diff < 1e-5, "logits differ by {diff}");
+        let inference = model.valid().forward(ids.clone().inner(), &info, None);
+        let diff: f32 = (trained().inner() - inference).abs().max().into_scalar();
+        assert!(diff < 1e-5, "training and inference logits differ by {diff}");
+
+        let grad = |logits: Tensor<3>| {
+            let grads = (logits * weights.clone()).sum().backward();
+            model.embed_tokens.weight.grad(&grads).unwrap()
+        };
+        let (a, b) = (grad(trained()), grad(plain()));
+        let scale: f32 = b.clone().abs().max().into_scalar();
+        let diff: f32 = (a - b).abs().max().into_scalar();
+        assert!(scale > 0.0 && diff <= 1e-5 * scale, "embedding gradients differ by {diff} (scale {scale})");
     }
 }
