@@ -29,7 +29,8 @@ pub struct FusedAdamW {
 }
 
 impl FusedAdamW {
-    /// From burn's config (`amsgrad` and `cautious_weight_decay` are served by the fallback).
+    /// burn's `AdamWConfig` with these four values and its other fields at their defaults (no AMSGrad, no cautious
+    /// weight decay); a restored state that carries an AMSGrad maximum is stepped by burn's `AdamW`.
     pub fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
         let fallback = AdamWConfig::new()
             .with_beta_1(beta_1)
