@@ -70,12 +70,12 @@ impl FlexTensor {
                 // Buffer exactly matches logical size; try zero-copy unwrap
                 match Arc::try_unwrap(self.data) {
                     Ok(bytes) => bytes,
-                    Err(arc) => Bytes::from_bytes_vec((*arc)[..expected_bytes].to_vec()),
+                    Err(arc) => copied_bytes(&arc[..expected_bytes]),
                 }
             } else {
                 // Contiguous at offset 0 but buffer is oversized (e.g., narrowed view).
                 // Truncate to exact logical size.
-                Bytes::from_bytes_vec(self.data[..expected_bytes].to_vec())
+                copied_bytes(&self.data[..expected_bytes])
             };
             TensorData::from_bytes(bytes, self.layout.shape().clone(), self.dtype)
         } else {
@@ -229,11 +229,19 @@ impl FlexTensor {
             .map(|(start, end)| &storage[start..end])
     }
 
-    /// Create an empty tensor with given shape and dtype.
+    /// Create an empty tensor with given shape and dtype (zero-filled).
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        // Temper patch: allocate as elements of the dtype's size. `Bytes::from_bytes_vec` of a `Vec<u8>` (declared
+        // alignment 1) re-allocates at 16 bytes and copies every byte, so each matmul output was allocated and
+        // written twice.
+        let bytes = match elem_size {
+            8 => Bytes::from_elems(alloc::vec![0u64; num_elements]),
+            4 => Bytes::from_elems(alloc::vec![0u32; num_elements]),
+            2 => Bytes::from_elems(alloc::vec![0u16; num_elements]),
+            _ => Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]),
+        };
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),
@@ -921,6 +929,14 @@ fn copy_2d_tiled<E: Copy + Send + Sync>(
 /// empty allocations in `FlexTensor::empty`, truncated buffers in `into_data`,
 /// and zero-byte memcpys in `repeat_dim`. The panic turns all three into a
 /// loud, actionable failure at the dispatch boundary.
+/// Temper patch: one aligned copy of `src` (`Bytes::from_bytes_vec(src.to_vec())` copies twice: into the
+/// `Vec<u8>`, then into a 16-byte-aligned buffer).
+fn copied_bytes(src: &[u8]) -> Bytes {
+    let mut bytes = Bytes::from_elems(Vec::<u8>::new());
+    bytes.extend_from_byte_slice(src);
+    bytes
+}
+
 pub(crate) fn dtype_size(dtype: DType) -> usize {
     // Delegate to burn-std's canonical size to stay in sync.
     let size = dtype.size();
