@@ -103,6 +103,13 @@ impl ActivationOps<Flex> for Flex {
     }
 
     fn sigmoid(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        // Temper patch: f32 through the vectorised, multi-threaded kernel.
+        if tensor.dtype() == DType::F32 {
+            return crate::ops::unary::map_f32_inplace(
+                tensor,
+                crate::ops::fast_math::sigmoid_inplace_f32,
+            );
+        }
         unary_op(tensor, sigmoid_f32, sigmoid_f64)
     }
 
@@ -378,10 +385,13 @@ fn softmax_row_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
     // Scalar exp (no SIMD exp in macerator). This pass is the one that
     // actually does memory reads + writes on the whole row, so scalar
     // here still lands us at memory bandwidth.
-    let mut sum = 0.0f32;
+    // Temper patch: the branch-free `exp_f32` (inlined here, so vectorised with this function's SIMD features)
+    // instead of a libm call per element; the sum is taken in a second sweep so the exp loop has no reduction.
     for idx in 0..len {
-        let e = (input[idx] - max_val).exp();
-        output[idx] = e;
+        output[idx] = crate::ops::fast_math::exp_f32(input[idx] - max_val);
+    }
+    let mut sum = 0.0f32;
+    for &e in output.iter() {
         sum += e;
     }
 

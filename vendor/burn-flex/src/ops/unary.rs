@@ -163,7 +163,36 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
+    // Temper patch: f32 through the vectorised, multi-threaded kernel.
+    if tensor.dtype() == DType::F32 {
+        return map_f32_inplace(tensor, crate::ops::fast_math::exp_inplace_f32);
+    }
     unary_op(tensor, |x| x.exp(), |x| x.exp())
+}
+
+/// Temper patch: apply an in-place `f32` slice kernel to a float tensor. A unique, contiguous tensor at offset 0 is
+/// updated where it is; any other is first copied once into a fresh contiguous buffer.
+pub(crate) fn map_f32_inplace(tensor: FlexTensor, kernel: fn(&mut [f32])) -> FlexTensor {
+    debug_assert_eq!(tensor.dtype(), DType::F32);
+    let n = tensor.layout().num_elements();
+    let contiguous = tensor.layout().is_contiguous() && tensor.layout().start_offset() == 0;
+    let mut tensor = if contiguous && tensor.is_unique() {
+        tensor
+    } else if contiguous {
+        let src: &[f32] = tensor.storage();
+        let copy = src[..n].to_vec();
+        FlexTensor::new(
+            Bytes::from_elems(copy),
+            Layout::contiguous(tensor.layout().shape().clone()),
+            DType::F32,
+        )
+    } else {
+        tensor.to_contiguous()
+    };
+    debug_assert!(tensor.is_unique() && tensor.layout().is_contiguous());
+    let storage: &mut [f32] = tensor.storage_mut();
+    kernel(&mut storage[..n]);
+    tensor
 }
 
 /// Natural logarithm: ln(x)
