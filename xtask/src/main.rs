@@ -50,12 +50,12 @@ fn run() -> Result<()> {
     }
 }
 
-/// The workspace root (the parent of `xtask/`).
 /// The workspace root: the parent of `xtask/`. Taken from `CARGO_MANIFEST_DIR` as `cargo run` (the `xtask` alias)
 /// sets it for this run; the value compiled in is only the fallback, because cargo reuses a built `xtask` for
 /// another checkout that shares the target directory (as CI's cached one is), and would send it to the wrong tree.
 pub(crate) fn root() -> PathBuf {
-    let xtask = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let xtask = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     xtask.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 

@@ -268,12 +268,14 @@ mod tests {
 
     /// The CPU backend's `exp`, `sigmoid` and `softmax` (Temper's patched burn flex: a polynomial `exp` in place of
     /// libm's) against f64, on a tensor owned once, a shared one and a transposed view, long enough to run in
-    /// parallel chunks: within 3e-7 relative where the result is a normal float, 1e-44 absolute below that, `inf` above `f32::MAX`.
+    /// parallel chunks: within 3e-7 relative where the result is a normal float, 1e-44 absolute below that, `inf`
+    /// above `f32::MAX`.
     #[test]
     fn backend_exp_sigmoid_and_softmax_are_accurate_on_every_layout() {
         let d = Device::default();
         let (rows, cols) = (1000usize, 128usize);
-        let mut xs: Vec<f64> = (0..rows * cols).map(|i| -105.0 + 194.0 * ((i * 7919) % (rows * cols)) as f64 / (rows * cols) as f64).collect();
+        let n = rows * cols;
+        let mut xs: Vec<f64> = (0..n).map(|i| -105.0 + 194.0 * ((i * 7919) % n) as f64 / n as f64).collect();
         xs[5] = f64::NEG_INFINITY;
         let f32s: Vec<f64> = xs.iter().map(|&x| x as f32 as f64).collect();
         let check = |got: &[f64], want: &dyn Fn(f64) -> f64, what: &str| {
@@ -282,7 +284,11 @@ mod tests {
                 let w = want(x);
                 let ok = if w > f32::MAX as f64 {
                     g == f64::INFINITY
-                } else if w.abs() >= f32::MIN_POSITIVE as f64 { ((g - w) / w).abs() <= 3e-7 } else { (g - w).abs() <= 1e-44 };
+                } else if w.abs() >= f32::MIN_POSITIVE as f64 {
+                    ((g - w) / w).abs() <= 3e-7
+                } else {
+                    (g - w).abs() <= 1e-44
+                };
                 assert!(ok, "{what}: element {i}, x = {x}: got {g}, want {w}");
             }
         };
