@@ -35,4 +35,6 @@ pub use masked::{masked_mean, masked_mean_all, masked_sum};
 pub use sample::{Sampled, SamplingParams, sample};
 
 #[cfg(test)]
+mod backend;
+#[cfg(test)]
 mod test_util;

@@ -250,6 +250,32 @@ impl FlexTensor {
         }
     }
 
+    /// Temper patch: a contiguous tensor of `shape` whose elements `init` writes, without zeroing them first.
+    ///
+    /// `init` gets a pointer to room for `shape.num_elements()` elements of `T`.
+    ///
+    /// # Safety
+    ///
+    /// `init` must write every element and must not read any element before writing it. (If it panics, nothing
+    /// is read: the buffer is dropped as empty.)
+    pub(crate) unsafe fn from_overwrite<T: bytemuck::Pod + Send + Sync>(
+        shape: Shape,
+        dtype: DType,
+        init: impl FnOnce(*mut T),
+    ) -> Self {
+        assert_eq!(dtype_size(dtype), core::mem::size_of::<T>(), "from_overwrite: dtype size mismatch");
+        let n = shape.num_elements();
+        let mut data: Vec<T> = Vec::with_capacity(n);
+        init(data.as_mut_ptr());
+        // SAFETY: the capacity is `n` and the caller guarantees that `init` wrote all `n` elements.
+        unsafe { data.set_len(n) };
+        Self {
+            data: Arc::new(Bytes::from_elems(data)),
+            layout: Layout::contiguous(shape),
+            dtype,
+        }
+    }
+
     /// Create a tensor filled with zeros.
     pub fn zeros(shape: Shape, dtype: DType) -> Self {
         Self::empty(shape, dtype)
@@ -914,6 +940,14 @@ fn copy_2d_tiled<E: Copy + Send + Sync>(
     }
 }
 
+/// Temper patch: one aligned copy of `src` (`Bytes::from_bytes_vec(src.to_vec())` copies twice: into the
+/// `Vec<u8>`, then into a 16-byte-aligned buffer).
+fn copied_bytes(src: &[u8]) -> Bytes {
+    let mut bytes = Bytes::from_elems(Vec::<u8>::new());
+    bytes.extend_from_byte_slice(src);
+    bytes
+}
+
 /// Get the size in bytes for a dtype element.
 ///
 /// Matches `burn_std::DType::size()` semantics: Bool(Native) and Bool(U8) are
@@ -929,14 +963,6 @@ fn copy_2d_tiled<E: Copy + Send + Sync>(
 /// empty allocations in `FlexTensor::empty`, truncated buffers in `into_data`,
 /// and zero-byte memcpys in `repeat_dim`. The panic turns all three into a
 /// loud, actionable failure at the dispatch boundary.
-/// Temper patch: one aligned copy of `src` (`Bytes::from_bytes_vec(src.to_vec())` copies twice: into the
-/// `Vec<u8>`, then into a 16-byte-aligned buffer).
-fn copied_bytes(src: &[u8]) -> Bytes {
-    let mut bytes = Bytes::from_elems(Vec::<u8>::new());
-    bytes.extend_from_byte_slice(src);
-    bytes
-}
-
 pub(crate) fn dtype_size(dtype: DType) -> usize {
     // Delegate to burn-std's canonical size to stay in sync.
     let size = dtype.size();

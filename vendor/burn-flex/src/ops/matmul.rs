@@ -15,11 +15,16 @@ use crate::{FlexTensor, Layout};
 /// Types that can be used with gemm-based matmul.
 /// Only implement for types that `gemm::gemm` dispatches on via TypeId (f32, f64, f16).
 trait GemmScalar: Element + bytemuck::Pod {
+    /// Temper patch: whether the output may start uninitialised. `gemm` never reads `dst` when `read_dst` is false
+    /// (alpha is forced to zero and every kernel, including the gemv, gevv and `k == 0` paths, then overwrites).
+    /// Kept off for f16, whose mixed-precision path was not audited.
+    const OVERWRITES_OUTPUT: bool;
     fn zero() -> Self;
     fn one() -> Self;
 }
 
 impl GemmScalar for f32 {
+    const OVERWRITES_OUTPUT: bool = true;
     fn zero() -> Self {
         0.0
     }
@@ -29,6 +34,7 @@ impl GemmScalar for f32 {
 }
 
 impl GemmScalar for f64 {
+    const OVERWRITES_OUTPUT: bool = true;
     fn zero() -> Self {
         0.0
     }
@@ -38,6 +44,7 @@ impl GemmScalar for f64 {
 }
 
 impl GemmScalar for f16 {
+    const OVERWRITES_OUTPUT: bool = false;
     fn zero() -> Self {
         f16::from_f32(0.0)
     }
@@ -261,17 +268,14 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
     let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
-
     let parallelism = get_parallelism(m, n, k);
 
-    unsafe {
+    gemm_output::<T>(out_shape, |out_ptr| unsafe {
         gemm_call(
             m,
             n,
             k,
-            out_data.as_mut_ptr(),
+            out_ptr,
             1,
             n as isize,
             lhs_ptr,
@@ -282,9 +286,24 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             rhs_row_stride,
             parallelism,
         );
-    }
+    })
+}
 
-    output
+/// Temper patch: a contiguous output tensor of `shape` that `fill` computes with `gemm` (`read_dst` false).
+///
+/// For the types where `gemm` overwrites without reading ([`GemmScalar::OVERWRITES_OUTPUT`]) the buffer is not
+/// zeroed first: zeroing every matmul output was a fifth of the main thread's time in a training step (the
+/// weight gradients of the backward pass are as large as the weights).
+fn gemm_output<T: GemmScalar + Send + Sync>(shape: Shape, fill: impl FnOnce(*mut T)) -> FlexTensor {
+    if T::OVERWRITES_OUTPUT {
+        // SAFETY: every caller hands the whole buffer, through this pointer only, to `gemm` calls with `read_dst`
+        // false that together write each of its elements and read none.
+        unsafe { FlexTensor::from_overwrite::<T>(shape, T::dtype(), fill) }
+    } else {
+        let mut output = FlexTensor::empty(shape, T::dtype());
+        fill(output.storage_mut::<T>().as_mut_ptr());
+        output
+    }
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -364,13 +383,10 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     out_dims.push(n);
     let out_shape = Shape::from(out_dims);
 
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: &mut [T] = output.storage_mut();
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 
@@ -397,53 +413,60 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         }
     };
 
-    // Strategy:
-    // 1. Large matrices: let gemm parallelize internally
-    // 2. Small matrices, large batch: parallelize batch loop
-    // 3. Small total work: single-threaded
-    #[cfg(feature = "rayon")]
-    {
-        let total_ops = batch_size.saturating_mul(per_matrix_ops);
-        let prefer_batch_parallel = batch_size >= 4 && total_ops >= BATCH_PARALLEL_THRESHOLD;
+    // Temper patch: the batch slices are addressed through the output's raw pointer (`gemm_output` may hand out
+    // uninitialised memory, which must not be viewed as a slice); slice `b` starts at `b * out_matrix_size`.
+    gemm_output::<T>(out_shape, |out_ptr| {
+        let out = OutPtr(out_ptr);
+        // Strategy:
+        // 1. Large matrices: let gemm parallelize internally
+        // 2. Small matrices, large batch: parallelize batch loop
+        // 3. Small total work: single-threaded
+        #[cfg(feature = "rayon")]
+        {
+            let total_ops = batch_size.saturating_mul(per_matrix_ops);
+            let prefer_batch_parallel = batch_size >= 4 && total_ops >= BATCH_PARALLEL_THRESHOLD;
 
-        if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
-            let parallelism = gemm::Parallelism::Rayon(0);
-            for b in 0..batch_size {
-                run_one(out_data[b * out_matrix_size..].as_mut_ptr(), b, parallelism);
-            }
-        } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
-            use rayon::prelude::*;
+            if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
+                let parallelism = gemm::Parallelism::Rayon(0);
+                for b in 0..batch_size {
+                    run_one(out.at(b * out_matrix_size), b, parallelism);
+                }
+            } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
+                use rayon::prelude::*;
 
-            out_data
-                .par_chunks_mut(out_matrix_size)
-                .enumerate()
-                .for_each(|(b, out_chunk)| {
-                    run_one(out_chunk.as_mut_ptr(), b, gemm::Parallelism::None);
+                (0..batch_size).into_par_iter().for_each(|b| {
+                    run_one(out.at(b * out_matrix_size), b, gemm::Parallelism::None);
                 });
-        } else {
-            for b in 0..batch_size {
-                run_one(
-                    out_data[b * out_matrix_size..].as_mut_ptr(),
-                    b,
-                    gemm::Parallelism::None,
-                );
+            } else {
+                for b in 0..batch_size {
+                    run_one(out.at(b * out_matrix_size), b, gemm::Parallelism::None);
+                }
             }
         }
-    }
 
-    #[cfg(not(feature = "rayon"))]
-    {
-        let _ = per_matrix_ops;
-        for b in 0..batch_size {
-            run_one(
-                out_data[b * out_matrix_size..].as_mut_ptr(),
-                b,
-                gemm::Parallelism::None,
-            );
+        #[cfg(not(feature = "rayon"))]
+        {
+            let _ = per_matrix_ops;
+            for b in 0..batch_size {
+                run_one(out.at(b * out_matrix_size), b, gemm::Parallelism::None);
+            }
         }
-    }
+    })
+}
 
-    output
+/// Temper patch: the output pointer of a batched matmul, shared by the threads that each write their own
+/// disjoint batch slices.
+struct OutPtr<T>(*mut T);
+
+// SAFETY: the pointer is only used to write disjoint batch slices of one live buffer, one thread per slice.
+unsafe impl<T: Send> Send for OutPtr<T> {}
+unsafe impl<T: Send> Sync for OutPtr<T> {}
+
+impl<T> OutPtr<T> {
+    /// The pointer `offset` elements into the buffer (a method, so that closures capture the whole `OutPtr`).
+    fn at(&self, offset: usize) -> *mut T {
+        self.0.wrapping_add(offset)
+    }
 }
 
 // ============================================================================
