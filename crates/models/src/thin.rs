@@ -16,7 +16,7 @@
 //! Measured on the 2-core machine (SmolLM2, batch 1, other processes paused): decoder layers 32 → 23 ms per
 //! token, LM head 11.7 → 6 ms, greedy decode 22 → 31.5 tokens/s with the same tokens (docs/benchmarks.md).
 //! Without an active [`HotWorkers`] on the calling thread, on autodiff tensors, on other backends and on wide
-//! inputs (prefill, training) every product is the plain `matmul`.
+//! inputs (prefill, training) every product is the plain `matmul` — for [`linear`] on the `[B·T, d_in]` rows.
 
 use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -204,12 +204,15 @@ pub(crate) fn matmul_rows(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
     fan_out(pairs).into_iter().reduce(|a, b| a + b).unwrap_or_else(|| x.matmul(w))
 }
 
-/// `Linear::forward` through [`matmul`]: `[B, T, d_in] -> [B, T, d_out]`.
+/// `Linear::forward` as one `[B·T, d_in] · [d_in, d_out]` product (through [`matmul_rows`]): `[B, T, d_in] ->
+/// [B, T, d_out]`.
+///
+/// Always merged, also where burn's `Linear` would not: when `T` fills its row tiles it keeps a batched product
+/// with the weight broadcast over `B`, and under autodiff the weight's gradient then comes out as `B` products
+/// of the weight's size (inner dimension `T`) summed over the batch afterwards — for SmolLM2 at B = 4, ≈ 2 GB
+/// written and read again per training step, where the merged product writes the gradient once.
 pub(crate) fn linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
     let [b, t, d_in] = x.dims();
-    if blocks(&x.device(), b * t, d_in, layer.weight.dims()[1]) <= 1 {
-        return layer.forward(x);
-    }
     let y = matmul_rows(x.reshape([b * t, d_in]), layer.weight.val());
     let y = match &layer.bias {
         Some(bias) => y + bias.val().unsqueeze_dim(0),
