@@ -157,10 +157,25 @@ pub fn next_token_logits<M: CausalLm + ?Sized>(
     positions_from_mask: bool,
     device: &Device,
 ) -> Tensor<3> {
+    next_token_logits_from(model, ids, attention, positions_from_mask, 0, device)
+}
+
+/// [`next_token_logits`] for the targets `ids[:, from+1..]` only: `[B, T] → [B, T-1-from, V]` (`from < T-1`).
+/// The decoder still runs over all `T` positions (the later ones attend to the earlier), but the LM head — a fifth
+/// of SmolLM2's matmul work per position, and the vocabulary-wide tensors after it — skips the first `from`.
+/// This is TRL's `logits_to_keep`, for losses that never look at the first `from` targets (DPO's prompts).
+pub fn next_token_logits_from<M: CausalLm + ?Sized>(
+    model: &M,
+    ids: &[Vec<u32>],
+    attention: &[Vec<u8>],
+    positions_from_mask: bool,
+    from: usize,
+    device: &Device,
+) -> Tensor<3> {
     let info = AttentionInfo::from_mask(attention, positions_from_mask);
     let hidden = model.hidden(int_tensor(ids, device), &info, None); // (B, T, H)
     let [b, t, h] = hidden.dims();
-    model.lm_head(hidden.slice([0..b, 0..t - 1, 0..h]))
+    model.lm_head(hidden.slice([0..b, from..t - 1, 0..h]))
 }
 
 /// Drops the first column: `[B, T] -> [B, T-1]` (masks aligned to targets).

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use temper_models::{CausalLm, Llama};
 use temper_rewards::{RewardSpec, build_weighted_sum};
 use temper_rl_objectives::{DpoConfig, DpoInputs, DpoLoss, ObjectiveOutput, dpo_loss};
-use temper_tensor_ops::{EntropyMode, token_stats};
+use temper_tensor_ops::{EntropyMode, token_logprobs_entropy, token_stats};
 use temper_tokenizer::Tokenizer;
 
 use crate::atomic::write_atomic;
-use crate::batch::{int_tensor, mask_tensor, next_token_logits};
+use crate::batch::{int_tensor, mask_tensor, next_token_logits_from};
 use crate::config::TrainSettings;
 use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
@@ -199,6 +199,13 @@ impl DpoBatch {
         b
     }
 
+    /// The first target column that any row scores (its earliest completion token). Every column before it is a
+    /// prompt target in all rows, which no DPO loss or metric reads, so the policy's and the reference's LM head
+    /// skip those positions (TRL's `use_logits_to_keep`); 0 when no row has a completion token.
+    pub fn first_target(&self) -> usize {
+        self.mask.iter().filter_map(|r| r.iter().position(|&m| m != 0)).min().unwrap_or(0)
+    }
+
     /// Completion tokens of the chosen rows (the `sft` loss normaliser).
     pub fn chosen_tokens(&self) -> usize {
         let n = self.ids.len() / 2;
@@ -206,13 +213,26 @@ impl DpoBatch {
     }
 }
 
-/// Per-token log-probs of a batch under `model` (`[2n, T-1]`, next-token aligned), without gradients.
+/// Per-token log-probs of a batch under `model` (`[2n, T-1]`, next-token aligned), without gradients. The columns
+/// before [`DpoBatch::first_target`] (prompt targets in every row) are not computed and hold 0.
 fn ref_logps<M: CausalLm + ?Sized>(model: &M, b: &DpoBatch, device: &Device) -> Tensor<2> {
-    crate::batch::token_scores(model, &b.ids, &b.attention, false, 1.0, EntropyMode::Skip, device).logps
+    let from = b.first_target();
+    let logits = next_token_logits_from(model, &b.ids, &b.attention, false, from, device); // (2n, T-1-from, V)
+    let targets: Vec<Vec<u32>> = b.ids.iter().map(|r| r[1 + from..].to_vec()).collect();
+    let (lp, _) = token_logprobs_entropy(logits, int_tensor(&targets, device), EntropyMode::Skip);
+    if from == 0 {
+        return lp;
+    }
+    let rows = lp.dims()[0];
+    Tensor::cat(vec![Tensor::zeros([rows, from], device), lp], 1)
 }
 
 /// The policy's statistics on a batch and the DPO inputs, with TRL's metric tensors (entropy, mean logits, top-1)
 /// and, for WPO (`use_weighting`), `log Σ p²`. `reference`: the reference log-probs `[2n, T-1]`.
+///
+/// The inputs cover the target columns from [`DpoBatch::first_target`] on (`[2n, T-1-from]`): the LM head is not
+/// run on positions that are prompt in every row. The losses and metrics are masked sums over completion tokens,
+/// so they are the same as over all `T-1` columns (tested).
 pub fn dpo_inputs<M: CausalLm + ?Sized>(
     model: &M,
     b: &DpoBatch,
@@ -220,10 +240,25 @@ pub fn dpo_inputs<M: CausalLm + ?Sized>(
     use_weighting: bool,
     device: &Device,
 ) -> DpoInputs {
-    let logits = next_token_logits(model, &b.ids, &b.attention, false, device); // (2n, T-1, V)
-    let targets: Vec<Vec<u32>> = b.ids.iter().map(|r| r[1..].to_vec()).collect();
+    dpo_inputs_from(model, b, reference, use_weighting, b.first_target(), device)
+}
+
+/// [`dpo_inputs`] over the target columns `from..T-1`.
+fn dpo_inputs_from<M: CausalLm + ?Sized>(
+    model: &M,
+    b: &DpoBatch,
+    reference: Tensor<2>,
+    use_weighting: bool,
+    from: usize,
+    device: &Device,
+) -> DpoInputs {
+    let logits = next_token_logits_from(model, &b.ids, &b.attention, false, from, device); // (2n, T-1-from, V)
+    let targets: Vec<Vec<u32>> = b.ids.iter().map(|r| r[1 + from..].to_vec()).collect();
+    let mask: Vec<Vec<u8>> = b.mask.iter().map(|r| r[from..].to_vec()).collect();
+    let [rows, cols] = reference.dims();
+    let reference = reference.slice([0..rows, from..cols]);
     let stats = token_stats(logits, int_tensor(&targets, device), use_weighting);
-    let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&b.mask, device));
+    let mut inputs = DpoInputs::new(stats.logps, reference, mask_tensor(&mask, device));
     inputs.entropy = Some(stats.entropy);
     inputs.mean_logits = Some(stats.mean_logits);
     inputs.is_top1 = Some(stats.is_top1);
@@ -235,7 +270,8 @@ pub fn dpo_inputs<M: CausalLm + ?Sized>(
 enum Reference {
     /// A frozen copy of the initial policy, run every step.
     Model(Box<Llama>),
-    /// Per pair: the chosen row's and the rejected row's per-token log-probs (length `len - 1`).
+    /// Per pair: the chosen row's and the rejected row's per-token log-probs (length `len - 1`; the columns before
+    /// the precomputing batch's [`DpoBatch::first_target`] hold 0 — prompt targets, never read).
     Cached(Vec<(Vec<f32>, Vec<f32>)>),
 }
 
@@ -840,6 +876,64 @@ mod tests {
                     );
                 }
                 let _ = std::fs::remove_dir_all(out);
+            }
+        }
+    }
+
+    /// Running the LM head only from the batch's first completion target (`dpo_inputs`, and the reference in
+    /// `ref_logps`) gives the loss, the metrics and the policy's gradient that all `T-1` columns give, for the
+    /// losses that read per-token tensors in other ways too (WPO, LD-DPO, the MPO mix with `sft`).
+    #[test]
+    fn skipping_prompt_only_columns_changes_no_loss_metric_or_gradient() {
+        let f: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(testdata("trl-parity/dpo.json")).expect("dpo.json"))
+                .expect("json");
+        let tok = tok();
+        let enc = encode_dpo_pairs(&tok, &fixture_pairs(&f), 2, 512).expect("encode");
+        let b = DpoBatch::new(&enc.iter().collect::<Vec<_>>(), 0);
+        let from = b.first_target();
+        let shortest_prompt = enc.iter().map(|p| p.prompt.len()).min().expect("pairs");
+        assert_eq!(from, shortest_prompt - 1);
+        assert!(from > 0, "the fixture's prompts must leave prompt-only columns to skip");
+        let (device, plain) = (Device::flex().autodiff(), Device::flex());
+        let reference = load_hf_dir(&testdata("trl-parity/ref_model"), &plain).expect("ref model");
+        let policy = load_hf_dir(&testdata("trl-parity/model"), &device).expect("policy");
+        let values = |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().expect("values");
+        let full_ref =
+            crate::batch::token_scores(&reference, &b.ids, &b.attention, false, 1.0, EntropyMode::Skip, &plain).logps;
+        let cols = b.mask[0].len();
+        let (part_ref, full_vals) = (values(ref_logps(&reference, &b, &plain)), values(full_ref.clone()));
+        for (i, (p, q)) in part_ref.iter().zip(&full_vals).enumerate() {
+            let want = if i % cols < from { 0.0 } else { *q };
+            assert!((p - want).abs() <= 1e-5, "reference log-prob {i}: {p} vs {want}");
+        }
+        let full_ref = Tensor::from_data(full_ref.into_data(), &device);
+        let part_ref = Tensor::from_data(ref_logps(&reference, &b, &plain).into_data(), &device);
+        for case in f["cases"].as_array().expect("cases") {
+            let name = case["name"].as_str().unwrap_or("");
+            if !["sigmoid", "mpo_sigmoid_bco_sft", "sigmoid_wpo_weighting", "sigmoid_ld_alpha"].contains(&name) {
+                continue;
+            }
+            let cfg = case_config(case);
+            let run = |from: usize, r: Tensor<2>| {
+                let out = dpo_loss(&cfg, dpo_inputs_from(&policy, &b, r, cfg.use_weighting, from, &device))
+                    .expect("loss");
+                let grads = out.loss.clone().backward();
+                let g = policy.embed_tokens.weight.grad(&grads).expect("embedding gradient");
+                let g = g.into_data().convert::<f32>().try_to_vec::<f32>().expect("gradient");
+                (f64::from(out.loss.into_scalar::<f32>()), out.metrics, g)
+            };
+            let (want_loss, want_metrics, want_grad) = run(0, full_ref.clone());
+            let (loss, metrics, grad) = run(from, part_ref.clone());
+            assert!(close(loss, want_loss), "{name}: loss {loss} vs {want_loss} over all columns");
+            assert_eq!(metrics.keys().collect::<Vec<_>>(), want_metrics.keys().collect::<Vec<_>>(), "{name}");
+            for (k, w) in &want_metrics {
+                assert!(close(metrics[k], *w), "{name} {k}: {} vs {w} over all columns", metrics[k]);
+            }
+            let scale = want_grad.iter().fold(0f32, |m, g| m.max(g.abs()));
+            assert!(scale > 0.0, "{name}: no gradient reached the embedding");
+            for (i, (g, w)) in grad.iter().zip(&want_grad).enumerate() {
+                assert!((g - w).abs() <= 1e-4 * scale + 1e-7, "{name}: embedding gradient {i}: {g} vs {w}");
             }
         }
     }
