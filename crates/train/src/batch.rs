@@ -141,9 +141,24 @@ pub fn token_scores<M: CausalLm + ?Sized>(
     entropy: EntropyMode,
     device: &Device,
 ) -> TokenScores {
-    let logits = next_token_logits(model, ids, attention, positions_from_mask, device); // (B, T-1, V)
+    token_scores_from(model, ids, attention, positions_from_mask, 0, temperature, entropy, device)
+}
+
+/// [`token_scores`] for the targets `ids[:, from+1..]` only (`[B, T-1-from]`; see [`next_token_logits_from`]).
+#[allow(clippy::too_many_arguments)]
+pub fn token_scores_from<M: CausalLm + ?Sized>(
+    model: &M,
+    ids: &[Vec<u32>],
+    attention: &[Vec<u8>],
+    positions_from_mask: bool,
+    from: usize,
+    temperature: f64,
+    entropy: EntropyMode,
+    device: &Device,
+) -> TokenScores {
+    let logits = next_token_logits_from(model, ids, attention, positions_from_mask, from, device); // (B, T-1-from, V)
     let logits = if (temperature - 1.0).abs() > 0.0 { logits / temperature } else { logits };
-    let targets: Vec<Vec<u32>> = ids.iter().map(|r| r[1..].to_vec()).collect();
+    let targets: Vec<Vec<u32>> = ids.iter().map(|r| r[1 + from..].to_vec()).collect();
     let (logps, entropy) = token_logprobs_entropy(logits, int_tensor(&targets, device), entropy);
     TokenScores { logps, entropy }
 }

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use temper_models::{CausalLm, Llama};
 use temper_rewards::{RewardSpec, build_weighted_sum};
 use temper_rl_objectives::{DpoConfig, DpoInputs, DpoLoss, ObjectiveOutput, dpo_loss};
-use temper_tensor_ops::{EntropyMode, token_logprobs_entropy, token_stats};
+use temper_tensor_ops::{EntropyMode, token_stats};
 use temper_tokenizer::Tokenizer;
 
 use crate::atomic::write_atomic;
-use crate::batch::{int_tensor, mask_tensor, next_token_logits_from};
+use crate::batch::{int_tensor, mask_tensor, next_token_logits_from, token_scores_from};
 use crate::config::TrainSettings;
 use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
@@ -217,9 +217,7 @@ impl DpoBatch {
 /// before [`DpoBatch::first_target`] (prompt targets in every row) are not computed and hold 0.
 fn ref_logps<M: CausalLm + ?Sized>(model: &M, b: &DpoBatch, device: &Device) -> Tensor<2> {
     let from = b.first_target();
-    let logits = next_token_logits_from(model, &b.ids, &b.attention, false, from, device); // (2n, T-1-from, V)
-    let targets: Vec<Vec<u32>> = b.ids.iter().map(|r| r[1 + from..].to_vec()).collect();
-    let (lp, _) = token_logprobs_entropy(logits, int_tensor(&targets, device), EntropyMode::Skip);
+    let lp = token_scores_from(model, &b.ids, &b.attention, false, from, 1.0, EntropyMode::Skip, device).logps;
     if from == 0 {
         return lp;
     }
