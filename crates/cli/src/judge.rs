@@ -23,7 +23,7 @@ use temper_judge::{
     Unparseable,
 };
 use temper_models::{GenerationConfig, Llama, LoadedModel, SamplingParams, generate, parse_device};
-use temper_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use temper_tokenizer::{ChatTemplate, Tokenizer};
 
 /// A [`ChatBackend`] running a Temper model on this machine: the messages are rendered with the
 /// model's chat template, then generated greedily (temperature 0) or by seeded sampling, up to
@@ -98,15 +98,15 @@ fn render_messages(template: &ChatTemplate, messages: &[Message]) -> temper_judg
         Some((last, head)) if last.role == Role::Assistant => (head, last.content.as_str()),
         _ => (messages, ""),
     };
-    let chat: Vec<ChatMessage> = head
+    let chat: Vec<temper_tokenizer::Message> = head
         .iter()
         .map(|m| {
             let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
+                Role::System => temper_tokenizer::Role::System,
+                Role::User => temper_tokenizer::Role::User,
+                Role::Assistant => temper_tokenizer::Role::Assistant,
             };
-            ChatMessage::new(role, m.content.clone())
+            temper_tokenizer::Message::new(role, m.content.clone())
         })
         .collect();
     let mut text = template

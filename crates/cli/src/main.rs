@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use temper_models::{GenerationConfig, LoadedModel, SamplingParams, generate, load_model, parse_device};
-use temper_tokenizer::ChatMessage;
+use temper_tokenizer::Message;
 
 /// Temper: tune and align language models on burn.
 #[derive(Parser)]
@@ -245,10 +245,7 @@ fn generate_cmd(args: &GenerateArgs) -> Result<()> {
     let prompt_text = if args.chat {
         let template = tok.chat_template().context("this model has no chat template")?;
         template.render(
-            &[ChatMessage {
-                role: "user".into(),
-                content: args.prompt.clone(),
-            }],
+            &[Message::user(args.prompt.clone())],
             true,
         )?
     } else {

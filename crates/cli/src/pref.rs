@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use temper_rewards::{ArithOp, ArithmeticProblem};
-use temper_tokenizer::{ChatMessage, Tokenizer};
+use temper_tokenizer::{Message, Tokenizer};
 use temper_train::{
     ARITHMETIC_INSTRUCTION, DpoRunConfig, DpoTrainer, PairsConfig, PreferencePair, RewardModel, RmRunConfig, RmTrainer,
     Session, TaskSpec, export_hf, make_pairs, write_pairs_jsonl,
@@ -244,14 +244,8 @@ fn render_arith_prompt(tok: &Tokenizer, question: &str) -> Result<String> {
         .chat_template()
         .context("--synthetic-wrong needs a model with a chat template")?;
     let messages = [
-        ChatMessage {
-            role: "system".into(),
-            content: ARITHMETIC_INSTRUCTION.into(),
-        },
-        ChatMessage {
-            role: "user".into(),
-            content: question.into(),
-        },
+        Message::system(ARITHMETIC_INSTRUCTION),
+        Message::user(question),
     ];
     Ok(template.render(&messages, true)? + ARITH_PREFILL)
 }

@@ -9,47 +9,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value, context};
-use serde::{Deserialize, Serialize};
+use temper_chat::Message;
 
 use crate::TokenizerError;
 
 /// The name the template is stored under in its environment.
 const NAME: &str = "chat_template";
-
-/// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatMessage {
-    /// `system`, `user`, `assistant` (or whatever the template understands).
-    pub role: String,
-    /// The text of the message.
-    pub content: String,
-}
-
-impl ChatMessage {
-    /// A message with any role.
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-
-    /// A `system` message.
-    pub fn system(content: impl Into<String>) -> ChatMessage {
-        ChatMessage::new("system", content)
-    }
-
-    /// A `user` message.
-    pub fn user(content: impl Into<String>) -> ChatMessage {
-        ChatMessage::new("user", content)
-    }
-
-    /// An `assistant` message.
-    pub fn assistant(content: impl Into<String>) -> ChatMessage {
-        ChatMessage::new("assistant", content)
-    }
-}
 
 /// A compiled chat template with the special tokens it may refer to (`bos_token`, `eos_token`).
 #[derive(Debug, Clone)]
@@ -95,7 +60,7 @@ impl ChatTemplate {
     /// `apply_chat_template(messages, add_generation_prompt=..., tokenize=False)`.
     pub fn render(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, TokenizerError> {
         let template = self.env.get_template(NAME).map_err(template_error)?;
@@ -541,7 +506,7 @@ fn python_method(
 mod tests {
     use super::*;
 
-    fn render(source: &str, messages: &[ChatMessage]) -> Result<String, TokenizerError> {
+    fn render(source: &str, messages: &[Message]) -> Result<String, TokenizerError> {
         ChatTemplate::new(source, "<s>", "</s>")?.render(messages, true)
     }
 
@@ -582,7 +547,7 @@ mod tests {
     fn tojson_is_python_json_dumps() {
         let tpl = "{{ messages | tojson }}|{{ {'b': 1, 'a': [1.5, none, true, 'é\"\\n<']} | tojson }}|\
                    {{ {'b': 1, 'a': 2} | tojson(sort_keys=true) }}|{{ [1, {'k': []}] | tojson(indent=2) }}|{{ 'é' | tojson(ensure_ascii=true) }}";
-        let got = render(tpl, &[ChatMessage::user("hi")]).expect("render");
+        let got = render(tpl, &[Message::user("hi")]).expect("render");
         assert_eq!(
             got,
             "[{\"role\": \"user\", \"content\": \"hi\"}]|{\"b\": 1, \"a\": [1.5, null, true, \"é\\\"\\n<\"]}|\
@@ -593,9 +558,9 @@ mod tests {
     #[test]
     fn hf_environment_features() {
         let messages = [
-            ChatMessage::system("  sys  "),
-            ChatMessage::user("a"),
-            ChatMessage::assistant("b"),
+            Message::system("  sys  "),
+            Message::user("a"),
+            Message::assistant("b"),
         ];
         // trim_blocks + lstrip_blocks, loop controls, python methods, bos/eos
         let tpl = "{{ bos_token }}\n  {% for m in messages %}\n  {% if loop.index0 == 2 %}{% break %}{% endif %}\n{{ m.role.upper() }}={{ m.content.strip() }};\n{% endfor %}\n{{ eos_token }}";
@@ -634,7 +599,7 @@ mod tests {
             "{% for m in messages %}{% if true %}{{ m.content }}{%- endif -%} !{% endfor %}"
         );
         assert_eq!(
-            render(src, &[ChatMessage::user("a"), ChatMessage::user("b")]).expect("render"),
+            render(src, &[Message::user("a"), Message::user("b")]).expect("render"),
             "a!b!"
         );
     }

@@ -7,7 +7,7 @@
 //! `apply_chat_template(..., tokenize=False)`.
 //!
 //! ```
-//! use temper_tokenizer::{ChatMessage, ChatTemplate};
+//! use temper_tokenizer::{ChatTemplate, Message};
 //!
 //! let template = ChatTemplate::new(
 //!     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
@@ -15,7 +15,7 @@
 //!     "<|im_start|>",
 //!     "<|im_end|>",
 //! )?;
-//! let text = template.render(&[ChatMessage::user("Hi!")], true)?;
+//! let text = template.render(&[Message::user("Hi!")], true)?;
 //! assert_eq!(text, "<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n");
 //! # Ok::<(), temper_tokenizer::TokenizerError>(())
 //! ```
@@ -24,6 +24,7 @@ mod chat;
 mod error;
 mod tokenizer;
 
-pub use chat::{ChatMessage, ChatTemplate};
+pub use chat::ChatTemplate;
 pub use error::TokenizerError;
-pub use tokenizer::Tokenizer;
+pub use temper_chat::{Message, Role};
+pub use tokenizer::{SpecialIds, Tokenizer};

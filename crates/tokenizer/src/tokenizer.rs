@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value as Json, json};
 use temper_gguf::{GgufFile, GgufValue};
 
-use crate::{ChatMessage, ChatTemplate, TokenizerError};
+use crate::{ChatTemplate, Message, TokenizerError};
 
 /// GGUF `tokenizer.ggml.token_type` of control (special) tokens.
 const TOKEN_TYPE_CONTROL: i64 = 3;
@@ -344,6 +344,17 @@ impl Tokenizer {
         self.pad
     }
 
+    /// The one rule for the ids that end and pad a sequence: EOS is the tokenizer's, else the model config's
+    /// (`model_eos`); padding is the tokenizer's pad token, else EOS, else 0 (padding is never attended to, so
+    /// any id works once the mask hides it).
+    pub fn special_ids(&self, model_eos: Option<u32>) -> SpecialIds {
+        let eos = self.eos.or(model_eos);
+        SpecialIds {
+            eos,
+            pad: self.pad.or(eos).unwrap_or(0),
+        }
+    }
+
     /// Number of token ids, added tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
@@ -372,13 +383,29 @@ impl Tokenizer {
     /// Renders `messages` with the chat template (see [`ChatTemplate::render`]).
     pub fn apply_chat_template(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, TokenizerError> {
         self.chat_template
             .as_ref()
             .ok_or(TokenizerError::NoChatTemplate)?
             .render(messages, add_generation_prompt)
+    }
+}
+
+/// The ids that end and pad sequences, from [`Tokenizer::special_ids`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialIds {
+    /// End of sequence, if the tokenizer or the model names one.
+    pub eos: Option<u32>,
+    /// Left/right padding.
+    pub pad: u32,
+}
+
+impl SpecialIds {
+    /// The ids that stop generation: EOS, when there is one.
+    pub fn stop_ids(&self) -> Vec<u32> {
+        self.eos.into_iter().collect()
     }
 }
 

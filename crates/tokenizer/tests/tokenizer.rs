@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use temper_gguf::{GgufFile, GgufValue, GgufWriter};
-use temper_tokenizer::{ChatMessage, ChatTemplate, Tokenizer, TokenizerError};
+use temper_tokenizer::{ChatTemplate, Message, Role, Tokenizer, TokenizerError};
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
@@ -167,7 +167,7 @@ fn smollm2_greedy_prompts_and_outputs() {
     for line in &lines {
         let prompt_text = str_of(line, "prompt_text");
         if line["chat"].as_bool() == Some(true) {
-            let messages: Vec<ChatMessage> =
+            let messages: Vec<Message> =
                 serde_json::from_value(line["messages"].clone()).expect("messages");
             assert_eq!(
                 template.render(&messages, true).expect("render"),
@@ -217,7 +217,7 @@ fn chat_templates_render_like_transformers() {
         let agp = case["add_generation_prompt"].as_bool().expect("bool");
         let template =
             ChatTemplate::new(str_of(&fixture["templates"], name), "<s>", "</s>").expect(name);
-        let messages: Vec<ChatMessage> =
+        let messages: Vec<Message> =
             serde_json::from_value(fixture["conversations"][conversation].clone())
                 .expect("messages");
         let what = format!("{name} over {conversation} (add_generation_prompt={agp})");
@@ -290,13 +290,13 @@ fn word_level_tokenizer_json_reproduces_trl_inputs() {
                     .filter(|t| !t.is_empty())
                 {
                     let (role, content) = match turn.strip_prefix("<|user|> ") {
-                        Some(c) => ("user", c),
+                        Some(c) => (Role::User, c),
                         None => (
-                            "assistant",
+                            Role::Assistant,
                             turn.strip_prefix("<|assistant|> ").expect("assistant turn"),
                         ),
                     };
-                    messages.push(ChatMessage::new(role, content));
+                    messages.push(Message::new(role, content));
                 }
                 let rendered = template.render(&messages, false).expect("render");
                 assert_eq!(tok.encode(&rendered).expect("encode"), row, "{rendered:?}");
@@ -377,7 +377,7 @@ fn digit_split_is_what_makes_smollm_differ_from_gpt2() {
         );
         let text = tok
             .apply_chat_template(
-                &[ChatMessage::user("x"), ChatMessage::assistant("y")],
+                &[Message::user("x"), Message::assistant("y")],
                 false,
             )
             .expect("render");
@@ -478,7 +478,7 @@ fn tokenizer_json_errors_name_the_file() {
     let tok = Tokenizer::from_file(&dir.join("tokenizer.json")).expect("load");
     assert_eq!(tok.eos_id(), Some(2));
     assert_eq!(
-        tok.apply_chat_template(&[ChatMessage::user("t7")], false)
+        tok.apply_chat_template(&[Message::user("t7")], false)
             .expect("render"),
         "t7</s>"
     );

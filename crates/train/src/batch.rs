@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use temper_models::{AttentionInfo, CausalLm};
 use temper_tensor_ops::{EntropyMode, token_logprobs_entropy};
-use temper_tokenizer::{ChatMessage, Tokenizer};
+use temper_tokenizer::{Message, Tokenizer};
 
 use crate::data::SftExample;
 use crate::error::{Result, TrainError};
@@ -18,7 +18,7 @@ pub struct Tokenized {
     pub loss_mask: Vec<u8>,
 }
 
-fn render(tok: &Tokenizer, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+fn render(tok: &Tokenizer, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
     let t = tok
         .chat_template()
         .ok_or_else(|| TrainError::Reward("chat data needs a tokenizer with a chat template".into()))?;

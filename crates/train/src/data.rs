@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use temper_tokenizer::ChatMessage;
+use temper_tokenizer::{Message, Role};
 
 use crate::error::{Result, TrainError};
 
@@ -19,7 +19,7 @@ pub enum SftExample {
         completion: String,
     },
     /// `{"messages": [{"role", "content"}, ...]}`: rendered with the chat template; loss on assistant turns.
-    Messages(Vec<ChatMessage>),
+    Messages(Vec<Message>),
     /// `{"text": ...}`: language modelling on the whole text.
     Text(String),
 }
@@ -87,7 +87,7 @@ fn string_field(v: &Value, name: &str) -> std::result::Result<Option<String>, St
     }
 }
 
-fn messages(v: &Value) -> std::result::Result<Vec<ChatMessage>, String> {
+fn messages(v: &Value) -> std::result::Result<Vec<Message>, String> {
     let arr = v.as_array().ok_or("field `messages` must be an array")?;
     arr.iter()
         .enumerate()
@@ -97,13 +97,10 @@ fn messages(v: &Value) -> std::result::Result<Vec<ChatMessage>, String> {
                 .get("content")
                 .and_then(Value::as_str)
                 .ok_or(format!("messages[{i}].content must be a string"))?;
-            if !matches!(role, "system" | "user" | "assistant" | "tool") {
+            let Some(role) = Role::parse(role) else {
                 return Err(format!("messages[{i}].role `{role}` is not system/user/assistant/tool"));
-            }
-            Ok(ChatMessage {
-                role: role.to_string(),
-                content: content.to_string(),
-            })
+            };
+            Ok(Message::new(role, content))
         })
         .collect()
 }

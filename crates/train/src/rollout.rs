@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use temper_models::{AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingParams, generate};
 use temper_rewards::{AnswerPrompt, ArithmeticConfig, ArithmeticTask, RewardInput, RewardSpec, WeightedSum};
 use temper_tensor_ops::EntropyMode;
-use temper_tokenizer::{ChatMessage, Tokenizer};
+use temper_tokenizer::{Message, Tokenizer};
 
 use crate::batch::int_tensor;
 use crate::data::{PromptExample, parse_prompt, read_jsonl};
@@ -216,25 +216,13 @@ fn render_one(
         .ok_or_else(|| TrainError::Reward("generation.chat = true needs a model with a chat template".into()))?;
     let mut messages = Vec::new();
     if let Some(i) = instruction {
-        messages.push(ChatMessage {
-            role: "system".into(),
-            content: i.into(),
-        });
+        messages.push(Message::system(i));
     }
     for (q, a) in shots {
-        messages.push(ChatMessage {
-            role: "user".into(),
-            content: q.trim().into(),
-        });
-        messages.push(ChatMessage {
-            role: "assistant".into(),
-            content: a.clone(),
-        });
+        messages.push(Message::user(q.trim()));
+        messages.push(Message::assistant(a.clone()));
     }
-    messages.push(ChatMessage {
-        role: "user".into(),
-        content: question.trim().into(),
-    });
+    messages.push(Message::user(question.trim()));
     Ok(t.render(&messages, true)?)
 }
 
