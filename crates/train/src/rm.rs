@@ -23,7 +23,7 @@ use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
 use crate::export::{HfTensors, hf_tensors, safetensors_bytes, write_hf_dir};
 use crate::session::{Metrics, Observer, Session, StepReport, Trainable};
-use crate::sft::default_device;
+use crate::config::{default_device, default_model};
 
 /// A sequence-level reward model: `reward = score(final_hidden[last non-pad token])`.
 #[derive(Module, Debug)]
@@ -266,7 +266,7 @@ fn d_head_std() -> f64 {
 pub struct RmRunConfig {
     /// Model to start from: a causal LM (asset name, GGUF file or HF folder; a fresh head is added) or an HF
     /// sequence-classification folder (with `score.weight`).
-    #[serde(default = "crate::grpo::default_model")]
+    #[serde(default = "default_model")]
     pub model: String,
     /// Device: cpu, wgpu, cuda.
     #[serde(default = "default_device")]
@@ -303,6 +303,26 @@ impl RmRunConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The model to train from `path` (the resolved `model`) on `device`, with its tokenizer: an HF
+    /// sequence-classification folder (with `tokenizer.json`) continues as is; a causal LM gets a fresh score head
+    /// (`head_init_std`, seeded by `train.seed`) pooled at its padding id ([`Tokenizer::special_ids`]).
+    pub fn load_model(&self, path: &Path, device: &Device) -> Result<(RewardModel, Tokenizer)> {
+        let is_classifier = path.is_dir()
+            && std::fs::read_to_string(path.join("config.json")).is_ok_and(|c| c.contains("ForSequenceClassification"));
+        if is_classifier {
+            let tok = Tokenizer::from_file(&path.join("tokenizer.json"))?;
+            return Ok((RewardModel::load_hf_dir(path, device)?, tok));
+        }
+        let loaded = temper_models::load_model(path, device)?;
+        let tok = loaded.tokenizer.ok_or_else(|| TrainError::Config {
+            path: path.to_path_buf(),
+            message: "the model has no tokenizer".into(),
+        })?;
+        let pad = tok.special_ids(loaded.model.config().eos_token_id).pad;
+        let model = RewardModel::from_backbone(loaded.model, self.head_init_std, self.train.seed, pad, device);
+        Ok((model, tok))
     }
 
     /// Reads the JSONL files named in the config.
@@ -388,7 +408,7 @@ impl<'a> RmTrainer<'a> {
             message,
         })?;
         config.validate()?;
-        let eos = tok.eos_id().or(model.backbone.config().eos_token_id).unwrap_or(0);
+        let eos = tok.special_ids(model.backbone.config().eos_token_id).eos.unwrap_or(0);
         let enc_train = encode_rm_pairs(tok, train, eos, settings.max_length)?;
         let enc_eval = encode_rm_pairs(tok, eval, eos, settings.max_length)?;
         if enc_train.is_empty() {
@@ -532,7 +552,7 @@ pub struct NeuralReward {
 impl NeuralReward {
     /// Wraps a model (moved to `device` without gradients) and its tokenizer.
     pub fn new(name: impl Into<String>, model: RewardModel, tok: Tokenizer, device: &Device) -> Self {
-        let eos = tok.eos_id().or(model.backbone.config().eos_token_id).unwrap_or(0);
+        let eos = tok.special_ids(model.backbone.config().eos_token_id).eos.unwrap_or(0);
         let max_length = model.backbone.config().max_position_embeddings;
         Self {
             name: name.into(),
@@ -543,6 +563,12 @@ impl NeuralReward {
             batch: 16,
             device: device.clone(),
         }
+    }
+
+    /// The same reward under another name (its metrics column).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// Loads an exported reward model folder (`config.json`, `model.safetensors` with `score.weight`,
