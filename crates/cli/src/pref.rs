@@ -13,7 +13,6 @@ use temper_train::{
     TaskSpec, make_pairs, write_pairs_jsonl,
 };
 
-use crate::progress::TrainBar;
 use crate::train::{apply_overrides, load_for_training, read_config, train_and_export};
 use crate::{TrainArgs, load, resolve_model};
 
@@ -89,13 +88,9 @@ pub fn rm(args: &TrainArgs) -> Result<()> {
     let device = temper_models::parse_device(&run.device)?.autodiff();
     let (model, tok) = run.load_model(&resolve_model(&run.model)?, &device)?;
     let (train, eval) = run.load_data()?;
-    let mut trainer = RmTrainer::new(&tok, model, &device, &train, &eval, run.rm.clone(), run.train.clone())?;
-    let mut bar = TrainBar::new(trainer.session.settings.steps, trainer.session.step);
-    trainer.train(&mut bar)?;
-    bar.finish();
-    let dir = trainer.session.export_final(&tok)?;
-    eprintln!("final reward model: {}", dir.display());
-    Ok(())
+    let mut trainer = RmTrainer::new(&tok, &model, &train, &eval, run.rm.clone(), &run.train)?;
+    let mut session = Session::start(model, &device, run.train.clone())?;
+    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
 }
 
 /// `temper dpo --config dpo.toml`.

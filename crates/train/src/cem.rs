@@ -13,7 +13,7 @@ use temper_tensor_ops::EntropyMode;
 
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
-use crate::online::{OnlineAlgorithm, OnlineConfig, OnlineTrainer, Sample, StepContext};
+use crate::online::{online_config_fields, OnlineAlgorithm, OnlineConfig, OnlineTrainer, Sample, StepContext};
 use crate::rollout::Rollout;
 use crate::rollout_config::RolloutConfig;
 use crate::session::{Metrics, Observer, Session, StepReport};
@@ -125,21 +125,7 @@ impl CemRunConfig {
 impl OnlineConfig for CemRunConfig {
     type Module = Llama;
     type Algorithm = Cem;
-    fn rollout(&self) -> &RolloutConfig {
-        &self.rollout
-    }
-    fn rollout_mut(&mut self) -> &mut RolloutConfig {
-        &mut self.rollout
-    }
-    fn train(&self) -> &TrainSettings {
-        &self.train
-    }
-    fn train_mut(&mut self) -> &mut TrainSettings {
-        &mut self.train
-    }
-    fn validate(&self) -> Result<()> {
-        CemRunConfig::validate(self)
-    }
+    online_config_fields!();
     fn build(&self, initial: Llama, _device: &Device) -> Result<(Cem, Llama)> {
         Ok((Cem::new(self.cem.clone())?, initial))
     }

@@ -14,7 +14,7 @@ use temper_tensor_ops::EntropyMode;
 
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
-use crate::online::{OnlineAlgorithm, OnlineConfig, OnlineTrainer, StepContext};
+use crate::online::{online_config_fields, OnlineAlgorithm, OnlineConfig, OnlineTrainer, StepContext};
 use crate::rollout_config::RolloutConfig;
 use crate::session::{Metrics, Session, StepReport};
 
@@ -136,21 +136,7 @@ impl GrpoRunConfig {
 impl OnlineConfig for GrpoRunConfig {
     type Module = Llama;
     type Algorithm = Grpo;
-    fn rollout(&self) -> &RolloutConfig {
-        &self.rollout
-    }
-    fn rollout_mut(&mut self) -> &mut RolloutConfig {
-        &mut self.rollout
-    }
-    fn train(&self) -> &TrainSettings {
-        &self.train
-    }
-    fn train_mut(&mut self) -> &mut TrainSettings {
-        &mut self.train
-    }
-    fn validate(&self) -> Result<()> {
-        GrpoRunConfig::validate(self)
-    }
+    online_config_fields!();
     fn build(&self, initial: Llama, _device: &Device) -> Result<(Grpo, Llama)> {
         Ok((Grpo::new(&initial, self.grpo.clone()), initial))
     }

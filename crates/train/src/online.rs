@@ -347,6 +347,29 @@ pub trait OnlineConfig: Clone + DeserializeOwned {
     fn build(&self, initial: Llama, device: &Device) -> Result<(Self::Algorithm, Self::Module)>;
 }
 
+/// The field accessors of [`OnlineConfig`] for a run config with `rollout` and `train` fields and an inherent
+/// `validate`: `impl OnlineConfig for X { type Module = ..; type Algorithm = ..; online_config_fields!(); fn build .. }`.
+macro_rules! online_config_fields {
+    () => {
+        fn rollout(&self) -> &$crate::RolloutConfig {
+            &self.rollout
+        }
+        fn rollout_mut(&mut self) -> &mut $crate::RolloutConfig {
+            &mut self.rollout
+        }
+        fn train(&self) -> &$crate::TrainSettings {
+            &self.train
+        }
+        fn train_mut(&mut self) -> &mut $crate::TrainSettings {
+            &mut self.train
+        }
+        fn validate(&self) -> $crate::Result<()> {
+            Self::validate(self)
+        }
+    };
+}
+pub(crate) use online_config_fields;
+
 /// Validates `run`, builds its algorithm, prompts and rewards, and starts (or resumes) the session on `device`
 /// (with autodiff) from `initial`.
 pub fn start_online<'a, C: OnlineConfig>(

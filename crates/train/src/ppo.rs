@@ -27,7 +27,7 @@ use crate::batch::int_tensor;
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
 use crate::export::{export_hf, hf_tensors, read_f32_safetensors, safetensors_bytes};
-use crate::online::{
+use crate::online::{online_config_fields, 
     OnlineAlgorithm, OnlineConfig, OnlineTrainer, PolicyModule, StepContext, all_logps, host, pad_cols, reward_metrics,
     vec1,
 };
@@ -110,21 +110,7 @@ impl PpoRunConfig {
 impl OnlineConfig for PpoRunConfig {
     type Module = PolicyWithValue;
     type Algorithm = Ppo;
-    fn rollout(&self) -> &RolloutConfig {
-        &self.rollout
-    }
-    fn rollout_mut(&mut self) -> &mut RolloutConfig {
-        &mut self.rollout
-    }
-    fn train(&self) -> &TrainSettings {
-        &self.train
-    }
-    fn train_mut(&mut self) -> &mut TrainSettings {
-        &mut self.train
-    }
-    fn validate(&self) -> Result<()> {
-        PpoRunConfig::validate(self)
-    }
+    online_config_fields!();
     /// The frozen reference is the initial model, taken before any adapter is attached; the value head starts at 0.
     fn build(&self, initial: Llama, device: &Device) -> Result<(Ppo, PolicyWithValue)> {
         let ppo = Ppo::new(&initial, self);

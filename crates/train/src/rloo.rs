@@ -12,7 +12,7 @@ use temper_tensor_ops::EntropyMode;
 
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
-use crate::online::{OnlineAlgorithm, OnlineConfig, OnlineTrainer, StepContext, all_logps, host, old_logps, vec1};
+use crate::online::{online_config_fields, OnlineAlgorithm, OnlineConfig, OnlineTrainer, StepContext, all_logps, host, old_logps, vec1};
 use crate::rollout_config::RolloutConfig;
 use crate::session::{Metrics, Session, StepReport};
 
@@ -58,21 +58,7 @@ impl RlooRunConfig {
 impl OnlineConfig for RlooRunConfig {
     type Module = Llama;
     type Algorithm = Rloo;
-    fn rollout(&self) -> &RolloutConfig {
-        &self.rollout
-    }
-    fn rollout_mut(&mut self) -> &mut RolloutConfig {
-        &mut self.rollout
-    }
-    fn train(&self) -> &TrainSettings {
-        &self.train
-    }
-    fn train_mut(&mut self) -> &mut TrainSettings {
-        &mut self.train
-    }
-    fn validate(&self) -> Result<()> {
-        RlooRunConfig::validate(self)
-    }
+    online_config_fields!();
     fn build(&self, initial: Llama, _device: &Device) -> Result<(Rloo, Llama)> {
         Ok((Rloo::new(&initial, self.rloo.clone()), initial))
     }
