@@ -57,8 +57,8 @@ pub use grpo::{Grpo, GrpoRunConfig, GrpoTrainer};
 pub use ppo::{PolicyWithValue, Ppo, PpoRunConfig, PpoTrainer};
 pub use rloo::{Rloo, RlooRunConfig, RlooTrainer};
 pub use online::{
-    MAX_REFUSED_ROLLOUTS, OnlineAlgorithm, OnlineConfig, OnlineTrainer, PolicyModule, Sample, StepContext, reward_metrics,
-    start_online,
+    MAX_REFUSED_ROLLOUTS, OnlineAlgorithm, OnlineConfig, OnlineRun, OnlineTrainer, PolicyModule, Sample, StepContext,
+    reward_metrics, start_online,
 };
 pub use rollout_config::{ModelReward, RewardEntry, RolloutConfig, build_reward, rollout_generation};
 pub use rollout::{

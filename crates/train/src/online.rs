@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use temper_chat::GenerationParams;
 use temper_models::{CausalLm, Llama};
 use temper_rewards::{Reward, ScoreBreakdown};
@@ -133,14 +133,36 @@ pub trait OnlineAlgorithm<M: PolicyModule> {
 }
 
 /// What an on-line checkpoint saves next to the weights.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Serialize)]
 struct OnlineState {
     /// Position in the training prompts.
     cursor: Cursor,
     /// The algorithm's own state ([`OnlineAlgorithm::state`]).
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     algorithm: serde_json::Value,
+}
+
+impl OnlineState {
+    /// Reads a saved state, also in the layouts written before the loop was shared: a bare cursor (GRPO, RLOO,
+    /// PPO) or `{cursor, cem, pending}` (CEM), so that older checkpoints still resume.
+    fn read(saved: serde_json::Value) -> std::result::Result<Self, serde_json::Error> {
+        match saved {
+            serde_json::Value::Object(mut fields) if fields.contains_key("cursor") => {
+                let cursor = serde_json::from_value(fields.remove("cursor").unwrap_or_default())?;
+                let algorithm = match fields.remove("algorithm") {
+                    Some(a) if fields.is_empty() => a,
+                    Some(_) => return Err(serde::de::Error::custom("unknown fields next to `algorithm`")),
+                    None if fields.is_empty() => serde_json::Value::Null,
+                    None => serde_json::Value::Object(fields),
+                };
+                Ok(Self { cursor, algorithm })
+            }
+            bare => Ok(Self {
+                cursor: serde_json::from_value(bare)?,
+                algorithm: serde_json::Value::Null,
+            }),
+        }
+    }
 }
 
 /// Rollouts in a row an algorithm may refuse ([`OnlineAlgorithm::accept`]) before the run gives up.
@@ -244,7 +266,12 @@ impl<'a, A> OnlineTrainer<'a, A> {
         M: PolicyModule,
         A: OnlineAlgorithm<M>,
     {
-        if let Some(state) = session.take_resumed_state::<OnlineState>(&format!("{} state", A::NAME))? {
+        let what = format!("{} state", A::NAME);
+        if let Some(saved) = session.take_resumed_state::<serde_json::Value>(&what)? {
+            let state = OnlineState::read(saved).map_err(|e| TrainError::Checkpoint {
+                path: session.settings.output_dir.clone(),
+                message: format!("{what}: {e}"),
+            })?;
             self.cursor = state.cursor;
             self.algorithm.restore(state.algorithm)?;
         }
@@ -254,18 +281,20 @@ impl<'a, A> OnlineTrainer<'a, A> {
         let device = session.device.clone().inner();
         while session.running() {
             let started = Instant::now();
-            let merged = session.merged();
             let sampler = Sampler {
                 tok: self.tok,
-                ids: self.tok.special_ids(merged.eos_token_id()),
+                ids: self.tok.special_ids(session.model.eos_token_id()),
                 params: &self.generation,
             };
+            // Merged once per step that samples (with LoRA, the adapters would otherwise be re-composed at every
+            // decoding step); CEM's steps on pending elites need no policy copy.
+            let merged = self.algorithm.wants_rollout().then(|| session.merged());
             let g = self.algorithm.group_size();
             let n_prompts = self.algorithm.prompts_per_rollout(&session.settings);
             let mut sampled: Option<(Rollout, ScoreBreakdown)> = None;
             let mut metrics = Metrics::new();
             let mut refused = 0usize;
-            while self.algorithm.wants_rollout() && sampled.is_none() {
+            while let Some(merged) = merged.as_ref().filter(|_| sampled.is_none()) {
                 let picked: Vec<&RenderedPrompt> =
                     self.cursor.take(n_prompts).into_iter().map(|i| &self.prompts.train[i]).collect();
                 // Seeded by the step (and, when a batch was refused, by the attempt): a resumed run draws the same.
@@ -296,7 +325,7 @@ impl<'a, A> OnlineTrainer<'a, A> {
             }
             let failure_state = serde_json::to_value(self.state(self.algorithm.state())).unwrap_or_default();
             let ctx = StepContext {
-                sample: sampled.as_ref().map(|(rollout, scores)| Sample {
+                sample: sampled.as_ref().zip(merged.as_ref()).map(|((rollout, scores), merged)| Sample {
                     rollout,
                     scores,
                     policy: merged.policy(),
@@ -370,14 +399,12 @@ macro_rules! online_config_fields {
 }
 pub(crate) use online_config_fields;
 
+/// A started on-line run: the loop around the algorithm, and the session over the trained module.
+pub type OnlineRun<'a, C> = (OnlineTrainer<'a, <C as OnlineConfig>::Algorithm>, Session<<C as OnlineConfig>::Module>);
+
 /// Validates `run`, builds its algorithm, prompts and rewards, and starts (or resumes) the session on `device`
 /// (with autodiff) from `initial`.
-pub fn start_online<'a, C: OnlineConfig>(
-    run: &C,
-    tok: &'a Tokenizer,
-    initial: Llama,
-    device: &Device,
-) -> Result<(OnlineTrainer<'a, C::Algorithm>, Session<C::Module>)> {
+pub fn start_online<'a, C: OnlineConfig>(run: &C, tok: &'a Tokenizer, initial: Llama, device: &Device) -> Result<OnlineRun<'a, C>> {
     run.validate()?;
     let (algorithm, module) = run.build(initial, device)?;
     let trainer = OnlineTrainer::new(tok, run.rollout(), run.train().seed, algorithm, device)?;
@@ -516,6 +543,21 @@ mod tests {
             let _ = std::fs::remove_dir_all(&out);
         }
         assert!(last > first + 0.1, "mean reward over seeds {first:.3} -> {last:.3}: {runs:?}");
+    }
+
+    #[test]
+    fn saved_states_of_every_layout_are_read() {
+        let cursor = Cursor::new(10, 3);
+        let c = serde_json::to_value(&cursor).expect("json");
+        let now = serde_json::json!({"cursor": c, "algorithm": {"cem": 1}});
+        let (bare, old_cem) = (c.clone(), serde_json::json!({"cursor": c, "cem": 1, "pending": 2}));
+        let read = |v: serde_json::Value| OnlineState::read(v).expect("reads");
+        assert_eq!((read(now.clone()).cursor, read(now).algorithm), (cursor.clone(), serde_json::json!({"cem": 1})));
+        assert_eq!((read(bare.clone()).cursor, read(bare).algorithm), (cursor.clone(), serde_json::Value::Null));
+        assert_eq!(read(old_cem).algorithm, serde_json::json!({"cem": 1, "pending": 2}));
+        let written = serde_json::to_value(OnlineState { cursor: cursor.clone(), algorithm: serde_json::Value::Null });
+        assert_eq!(read(written.expect("json")).cursor, cursor);
+        assert!(OnlineState::read(serde_json::json!({"index": 1})).is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Reward models (TRL `RewardTrainer`): a Llama backbone + a scalar score head pooled at the last non-pad token
 //! (HF `LlamaForSequenceClassification`), its HF loading and export, a Bradley–Terry trainer on the shared
 //! [`Session`] loop (exact gradient accumulation, checkpoints and resume, LoRA with the score head trained in
-//! full), held-out pairwise accuracy, and [`NeuralReward`], which lets the on-line trainers (GRPO, RLOO, PPO)
-//! score completions with a trained reward model.
+//! full), held-out pairwise accuracy, and [`NeuralReward`], which lets the on-line trainers (GRPO, RLOO, PPO,
+//! CEM) score completions with a trained reward model (`kind = "model"` in `[[rollout.reward]]`).
 
 use std::path::{Path, PathBuf};
 
@@ -601,8 +601,9 @@ impl Reward for NeuralReward {
     }
 }
 
-/// Rule rewards from `specs` plus, when given, a reward model with its weight, as one [`WeightedSum`]: how an
-/// on-line trainer (GRPO, RLOO, PPO) adds a trained reward model to its `[[reward]]` list.
+/// Rule rewards from `specs` plus, when given, a reward model with its weight, as one [`WeightedSum`], for code
+/// that builds its rewards itself. A run config names the model in its reward list instead:
+/// `[[rollout.reward]] kind = "model", path = "runs/rm/final"` ([`crate::RewardEntry`]).
 pub fn rewards_with_model(specs: &[RewardSpec], model: Option<(NeuralReward, f64)>) -> Result<WeightedSum> {
     let mut parts: Vec<(f64, Box<dyn Reward>)> = Vec::with_capacity(specs.len() + 1);
     for (i, s) in specs.iter().enumerate() {
