@@ -546,6 +546,42 @@ mod tests {
     }
 
     #[test]
+    fn a_run_config_starts_trains_resumes_and_exports_through_start_online() {
+        let (model, tok, device) = tiny();
+        let out = tmp("start-online");
+        std::fs::create_dir_all(&out).expect("dir");
+        let prompts: String = (0..8).map(|i| format!("{{\"prompt\": \"t{} t{}\"}}\n", 20 + i, 40 + i)).collect();
+        std::fs::write(out.join("prompts.jsonl"), prompts).expect("write");
+        let text = format!(
+            "ppo_epochs = 1\n[rollout]\nchat = false\n[rollout.task]\nkind = \"jsonl\"\ntrain_file = '{}'\n\
+             [rollout.generation]\nmax_new_tokens = 4\nstop = []\n\
+             [[rollout.reward]]\nkind = \"format\"\nregex = '.*\\bt1[0-9][0-9]\\b.*'\n\
+             [train]\noutput_dir = '{}'\nsteps = 2\nbatch_size = 4\nsave_steps = 1\n",
+            out.join("prompts.jsonl").display(),
+            out.join("run").display()
+        );
+        let run: crate::PpoRunConfig = parse_toml(&text, Path::new("x.toml")).expect("parses");
+        let (mut trainer, mut session) = start_online(&run, &tok, model.clone(), &device).expect("start");
+        let mut obs = Collect::default();
+        trainer.train(&mut session, &mut obs).expect("train");
+        assert_eq!(obs.0.iter().map(|r| r.step).collect::<Vec<_>>(), [1, 2]);
+        assert!(obs.0.iter().all(|r| r.metrics.contains_key("rewards/format/mean") && r.loss.is_finite()));
+        // A longer run in the same folder resumes from checkpoint-2 and does only step 3.
+        let mut longer = run.clone();
+        longer.train.steps = 3;
+        let (mut trainer, mut session) = start_online(&longer, &tok, model, &device).expect("resume");
+        assert_eq!(session.step, 2);
+        let mut obs = Collect::default();
+        trainer.train(&mut session, &mut obs).expect("train");
+        assert_eq!(obs.0.iter().map(|r| r.step).collect::<Vec<_>>(), [3]);
+        // final/ is the policy alone, with the tokenizer: a plain causal LM that reloads.
+        let dir = session.export_final(&tok).expect("export");
+        assert!(dir.join("tokenizer.json").is_file() && !dir.join("value_head.safetensors").exists());
+        load_hf_dir(&dir, &Device::flex()).expect("final/ reloads");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
     fn saved_states_of_every_layout_are_read() {
         let cursor = Cursor::new(10, 3);
         let c = serde_json::to_value(&cursor).expect("json");

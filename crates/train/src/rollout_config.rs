@@ -301,6 +301,11 @@ mod tests {
     fn generation_defaults_and_grpo_completion_length_follow_max_new_tokens() {
         let run: GrpoRunConfig = parse_toml("", Path::new("<defaults>")).expect("defaults");
         assert_eq!((run.grpo.num_generations, run.grpo.max_completion_length), (4, 16));
+        // `temper grpo` without a config: the 20-step CPU demo.
+        let t = &run.train;
+        assert_eq!((t.steps, t.batch_size, t.learning_rate, t.warmup_steps), (20, 16, 3e-5, 2));
+        assert_eq!((t.eval_steps, t.save_steps, t.output_dir.as_path()), (5, 10, Path::new("runs/grpo")));
+        assert_eq!((run.rollout.model.as_str(), run.rollout.device.as_str(), run.rollout.chat), ("smollm2", "cpu", true));
         assert_eq!(run.rollout.generation, rollout_generation());
         // A partial table falls back to the rollout defaults, field by field.
         let run: GrpoRunConfig =
