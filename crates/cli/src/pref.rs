@@ -2,19 +2,18 @@
 //! pairs from a model's own samples ranked by rule rewards, or `--synthetic-wrong` arithmetic pairs whose
 //! rejected answer is a typical mistake).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use temper_rewards::{ArithOp, ArithmeticProblem};
 use temper_tokenizer::{Message, Tokenizer};
 use temper_train::{
-    ARITHMETIC_INSTRUCTION, DpoRunConfig, DpoTrainer, PairsConfig, PreferencePair, RewardModel, RmRunConfig, RmTrainer,
-    Session, TaskSpec, export_hf, make_pairs, write_pairs_jsonl,
+    ARITHMETIC_INSTRUCTION, DpoRunConfig, DpoTrainer, PairsConfig, PreferencePair, RmRunConfig, RmTrainer, Session,
+    TaskSpec, make_pairs, write_pairs_jsonl,
 };
 
-use crate::progress::TrainBar;
-use crate::train::apply_overrides;
+use crate::train::{apply_overrides, load_for_training, read_config, train_and_export};
 use crate::{TrainArgs, load, resolve_model};
 
 /// `temper make-pairs`: sample K completions per prompt, keep (best, worst) by rule reward, write JSONL.
@@ -71,124 +70,44 @@ pub struct MakePairsArgs {
     ops: Vec<String>,
 }
 
-fn read_config<T: serde::de::DeserializeOwned>(args: &TrainArgs, what: &str) -> Result<T> {
-    let path = args
-        .config
-        .as_ref()
-        .with_context(|| format!("temper {what} needs --config FILE.toml (see examples/{what}.toml)"))?;
-    Ok(temper_train::load_toml(path)?)
-}
+/// Prints a library's progress messages before the progress bar exists.
+struct Messages;
 
-fn tokenizer_json(tok: &Tokenizer) -> Result<Vec<u8>> {
-    Ok(tok
-        .inner()
-        .to_string(false)
-        .map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))?
-        .into_bytes())
-}
-
-fn is_classifier(path: &Path) -> bool {
-    std::fs::read_to_string(path.join("config.json")).is_ok_and(|c| c.contains("ForSequenceClassification"))
+impl temper_train::Observer for Messages {
+    fn on_step(&mut self, _: &temper_train::StepReport) {}
+    fn on_message(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
 }
 
 /// `temper rm --config rm.toml`.
 pub fn rm(args: &TrainArgs) -> Result<()> {
-    let mut run: RmRunConfig = read_config(args, "rm")?;
+    let mut run: RmRunConfig = read_config(args, "rm", None)?;
     apply_overrides(&mut run.train, &mut run.device, args);
     run.validate()?;
     let device = temper_models::parse_device(&run.device)?.autodiff();
-    let path = resolve_model(&run.model)?;
-    let (model, tok) = if path.is_dir() && is_classifier(&path) {
-        let tok = Tokenizer::from_file(&path.join("tokenizer.json"))
-            .with_context(|| format!("a reward model folder needs tokenizer.json: {}", path.display()))?;
-        (RewardModel::load_hf_dir(&path, &device)?, tok)
-    } else {
-        let loaded = load(&run.model, &device)?;
-        let tok = loaded.tokenizer.context("the model has no tokenizer")?;
-        let pad = tok
-            .pad_id()
-            .or(tok.eos_id())
-            .or(loaded.model.config().pad_token_id)
-            .unwrap_or(0);
-        (
-            RewardModel::from_backbone(loaded.model, run.head_init_std, run.train.seed, pad, &device),
-            tok,
-        )
-    };
+    let (model, tok) = run.load_model(&resolve_model(&run.model)?, &device)?;
     let (train, eval) = run.load_data()?;
-    let mut trainer = RmTrainer::new(&tok, model, &device, &train, &eval, run.rm.clone(), run.train.clone())?;
-    let mut bar = TrainBar::new(trainer.session.settings.steps, trainer.session.step);
-    trainer.train(&mut bar)?;
-    bar.finish();
-    let dir = trainer.session.settings.output_dir.join("final");
-    trainer
-        .session
-        .merged()
-        .export(&dir, &[("tokenizer.json", tokenizer_json(&tok)?)])?;
-    eprintln!("final reward model: {}", dir.display());
-    Ok(())
+    let mut trainer = RmTrainer::new(&tok, &model, &train, &eval, run.rm.clone(), &run.train)?;
+    let mut session = Session::start(model, &device, run.train.clone())?;
+    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
 }
 
 /// `temper dpo --config dpo.toml`.
 pub fn dpo(args: &TrainArgs) -> Result<()> {
-    let mut run: DpoRunConfig = read_config(args, "dpo")?;
+    let mut run: DpoRunConfig = read_config(args, "dpo", None)?;
     apply_overrides(&mut run.train, &mut run.device, args);
     run.validate()?;
-    let device = temper_models::parse_device(&run.device)?.autodiff();
-    let loaded = load(&run.model, &device)?;
-    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
-    let (train, eval) = match &run.pairs {
-        None => run.load_data()?,
-        Some(cfg) => {
-            // Pairs from the model's own samples; kept in output_dir so that a resumed run trains on the same data.
-            let out = &run.train.output_dir;
-            let (train_path, eval_path) = (out.join("pairs.jsonl"), out.join("eval_pairs.jsonl"));
-            if run.train.resume && train_path.is_file() {
-                let read = |p: &Path| temper_train::read_jsonl(p, temper_train::parse_preference);
-                let eval = if eval_path.is_file() {
-                    read(&eval_path)?
-                } else {
-                    Vec::new()
-                };
-                (read(&train_path)?, eval)
-            } else {
-                eprintln!("sampling preference pairs from the model ...");
-                let policy = burn::module::Module::valid(&loaded.model);
-                let (t, e, stats) = make_pairs(&policy, tok, cfg, &device.clone().inner())?;
-                eprintln!(
-                    "{} pairs from {} prompts (chosen reward {:.3}, rejected {:.3}); {} held-out pairs",
-                    stats.pairs,
-                    stats.prompts,
-                    stats.mean_chosen_reward,
-                    stats.mean_rejected_reward,
-                    e.len()
-                );
-                if t.is_empty() {
-                    bail!(
-                        "no prompt had a best sample better than its worst: raise [pairs] samples_per_prompt or num_prompts"
-                    );
-                }
-                write_pairs_jsonl(&train_path, &t)?;
-                if !e.is_empty() {
-                    write_pairs_jsonl(&eval_path, &e)?;
-                }
-                (t, e)
-            }
-        }
-    };
+    let (device, model, tok) = load_for_training(&run.model, &run.device)?;
+    let policy = burn::module::Module::valid(&model);
+    let (train, eval) = run.load_or_make_pairs(&policy, &tok, &device.clone().inner(), &mut Messages)?;
     let reference = match &run.ref_model {
         Some(spec) => Some(load(spec, &device.clone().inner())?.model),
         None => None,
     };
-    let mut trainer = DpoTrainer::new(tok, reference.as_ref().unwrap_or(&loaded.model), &train, &eval, &run)?;
-    let mut session = Session::start(loaded.model, &device, run.train.clone())?;
-    let mut bar = TrainBar::new(session.settings.steps, session.step);
-    trainer.train(&mut session, &mut bar)?;
-    bar.finish();
-    let dir = session.settings.output_dir.join("final");
-    export_hf(&session.model, &dir, &[("tokenizer.json", tokenizer_json(tok)?)])?;
-    eprintln!("final model: {}", dir.display());
-    Ok(())
+    let mut trainer = DpoTrainer::new(&tok, reference.as_ref().unwrap_or(&model), &train, &eval, &run)?;
+    let mut session = Session::start(model, &device, run.train.clone())?;
+    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
 }
 
 /// `temper make-pairs --model M --task arithmetic --n N --out pairs.jsonl`.
@@ -486,6 +405,8 @@ fn synthetic_cmd(args: &MakePairsArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use temper_rewards::{ArithmeticConfig, ArithmeticTask};
     use temper_train::PromptSet;

@@ -1,23 +1,30 @@
-//! The training subcommands: read the TOML config (or defaults), load the model on an autodiff device, run the
-//! trainer with a progress bar, and write the final model.
+//! The training subcommands, one shape each: read the TOML config (or defaults), load the model on an autodiff
+//! device, run the trainer with a progress bar, and write `output_dir/final/`. The on-line ones (GRPO, RLOO, PPO,
+//! CEM) are one generic body over [`OnlineConfig`].
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use burn::tensor::Device;
 use serde::de::DeserializeOwned;
-use temper_train::{GrpoRunConfig, GrpoTrainer, Session, SftRunConfig, SftTrainer, TrainSettings, export_hf};
-use temper_train::{CemRunConfig, CemTrainer, PpoRunConfig, PpoTrainer, RlooRunConfig, RlooTrainer};
+use temper_models::Llama;
+use temper_tokenizer::Tokenizer;
+use temper_train::{CemRunConfig, GrpoRunConfig, PpoRunConfig, RlooRunConfig};
+use temper_train::{OnlineConfig, Session, SftRunConfig, SftTrainer, Trainable, TrainSettings, export_hf, start_online};
 
 use crate::progress::TrainBar;
 use crate::{TrainArgs, load};
 
-fn read_config<T: DeserializeOwned>(args: &TrainArgs, defaults: &str) -> Result<T> {
-    Ok(match &args.config {
-        Some(p) => temper_train::load_toml(p)?,
-        None => temper_train::parse_toml(defaults, Path::new("<defaults>"))?,
+/// The config of `--config`, or `defaults` when none is given (`None`: the command needs a file).
+pub(crate) fn read_config<T: DeserializeOwned>(args: &TrainArgs, what: &str, defaults: Option<&str>) -> Result<T> {
+    Ok(match (&args.config, defaults) {
+        (Some(p), _) => temper_train::load_toml(p)?,
+        (None, Some(text)) => temper_train::parse_toml(text, Path::new("<defaults>"))?,
+        (None, None) => anyhow::bail!("temper {what} needs --config FILE.toml (see examples/{what}.toml)"),
     })
 }
 
+/// Applies `--steps`, `--output-dir` and `--device`.
 pub(crate) fn apply_overrides(train: &mut TrainSettings, device: &mut String, args: &TrainArgs) {
     if let Some(s) = args.steps {
         train.steps = s;
@@ -30,89 +37,63 @@ pub(crate) fn apply_overrides(train: &mut TrainSettings, device: &mut String, ar
     }
 }
 
-fn finish(session: &Session, tok: &temper_tokenizer::Tokenizer) -> Result<()> {
-    let dir = session.settings.output_dir.join("final");
-    let tok_json = tok.inner().to_string(false).map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))?;
-    export_hf(&session.model, &dir, &[("tokenizer.json", tok_json.into_bytes())])?;
+/// The run's model (asset name, GGUF file or HF folder) on `device` with autodiff, and its tokenizer.
+pub(crate) fn load_for_training(model: &str, device: &str) -> Result<(Device, Llama, Tokenizer)> {
+    let device = temper_models::parse_device(device)?.autodiff();
+    let loaded = load(model, &device)?;
+    let tok = loaded.tokenizer.context("the model has no tokenizer")?;
+    Ok((device, loaded.model, tok))
+}
+
+/// Runs `train` on `session` with a progress bar, then writes `output_dir/final/` with the tokenizer.
+pub(crate) fn train_and_export<M: Trainable>(
+    session: &mut Session<M>,
+    tok: &Tokenizer,
+    train: impl FnOnce(&mut Session<M>, &mut TrainBar) -> temper_train::Result<()>,
+) -> Result<()> {
+    let mut bar = TrainBar::new(session.settings.steps, session.step);
+    train(session, &mut bar)?;
+    bar.finish();
+    let dir = session.export_final(tok)?;
     eprintln!("final model: {}", dir.display());
     Ok(())
 }
 
 pub fn sft(args: &TrainArgs) -> Result<()> {
-    let mut run: SftRunConfig = read_config(args, "model = \"smollm2\"\ntrain_file = \"missing.jsonl\"\n")?;
-    if args.config.is_none() {
-        anyhow::bail!("temper sft needs --config FILE.toml naming train_file (see examples/sft.toml)");
-    }
+    let mut run: SftRunConfig = read_config(args, "sft", None)?;
     apply_overrides(&mut run.train, &mut run.device, args);
-    let device = temper_models::parse_device(&run.device)?.autodiff();
-    let loaded = load(&run.model, &device)?;
-    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
+    let (device, model, tok) = load_for_training(&run.model, &run.device)?;
     let (train, eval) = SftTrainer::load_data(&run)?;
-    let mut trainer = SftTrainer::new(tok, &train, &eval, run.sft.clone(), &run.train)?;
-    let mut session = Session::start(loaded.model, &device, run.train.clone())?;
-    let mut bar = TrainBar::new(session.settings.steps, session.step);
-    trainer.train(&mut session, &mut bar)?;
-    bar.finish();
-    finish(&session, tok)
+    let mut trainer = SftTrainer::new(&tok, &train, &eval, run.sft.clone(), &run.train)?;
+    let mut session = Session::start(model, &device, run.train.clone())?;
+    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
+}
+
+/// `temper grpo|rloo|ppo|cem`: the `[rollout]` model on its device, the algorithm in the on-line loop.
+fn online<C: OnlineConfig>(args: &TrainArgs, what: &str) -> Result<()> {
+    let mut run: C = read_config(args, what, Some(""))?;
+    let mut device = run.rollout().device.clone();
+    apply_overrides(run.train_mut(), &mut device, args);
+    run.rollout_mut().device = device;
+    let (device, model, tok) = load_for_training(&run.rollout().model, &run.rollout().device)?;
+    let (mut trainer, mut session) = start_online(&run, &tok, model, &device)?;
+    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
 }
 
 pub fn grpo(args: &TrainArgs) -> Result<()> {
-    let mut run: GrpoRunConfig = read_config(args, "")?;
-    apply_overrides(&mut run.train, &mut run.device, args);
-    let device = temper_models::parse_device(&run.device)?.autodiff();
-    let loaded = load(&run.model, &device)?;
-    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
-    let mut trainer = GrpoTrainer::new(tok, &loaded.model, run.clone())?;
-    let mut session = Session::start(loaded.model, &device, run.train.clone())?;
-    let mut bar = TrainBar::new(session.settings.steps, session.step);
-    trainer.train(&mut session, &mut bar)?;
-    bar.finish();
-    finish(&session, tok)
+    online::<GrpoRunConfig>(args, "grpo")
 }
 
 pub fn rloo(args: &TrainArgs) -> Result<()> {
-    let mut run: RlooRunConfig = read_config(args, "")?;
-    apply_overrides(&mut run.train, &mut run.device, args);
-    let device = temper_models::parse_device(&run.device)?.autodiff();
-    let loaded = load(&run.model, &device)?;
-    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
-    let mut trainer = RlooTrainer::new(tok, &loaded.model, run.clone())?;
-    let mut session = Session::start(loaded.model, &device, run.train.clone())?;
-    let mut bar = TrainBar::new(session.settings.steps, session.step);
-    trainer.train(&mut session, &mut bar)?;
-    bar.finish();
-    finish(&session, tok)
+    online::<RlooRunConfig>(args, "rloo")
 }
 
 pub fn ppo(args: &TrainArgs) -> Result<()> {
-    let mut run: PpoRunConfig = read_config(args, "")?;
-    apply_overrides(&mut run.train, &mut run.device, args);
-    let device = temper_models::parse_device(&run.device)?.autodiff();
-    let loaded = load(&run.model, &device)?;
-    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
-    let mut trainer = PpoTrainer::start(tok, loaded.model, &device, run.clone())?;
-    let mut bar = TrainBar::new(run.train.steps, trainer.step());
-    trainer.train(&mut bar)?;
-    bar.finish();
-    let dir = run.train.output_dir.join("final");
-    let tok_json = tok.inner().to_string(false).map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))?;
-    export_hf(trainer.policy(), &dir, &[("tokenizer.json", tok_json.into_bytes())])?;
-    eprintln!("final model: {}", dir.display());
-    Ok(())
+    online::<PpoRunConfig>(args, "ppo")
 }
 
 pub fn cem(args: &TrainArgs) -> Result<()> {
-    let mut run: CemRunConfig = read_config(args, "")?;
-    apply_overrides(&mut run.train, &mut run.device, args);
-    let device = temper_models::parse_device(&run.device)?.autodiff();
-    let loaded = load(&run.model, &device)?;
-    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
-    let mut trainer = CemTrainer::new(tok, run.clone())?;
-    let mut session = Session::start(loaded.model, &device, run.train.clone())?;
-    let mut bar = TrainBar::new(session.settings.steps, session.step);
-    trainer.train(&mut session, &mut bar)?;
-    bar.finish();
-    finish(&session, tok)
+    online::<CemRunConfig>(args, "cem")
 }
 
 pub fn export(model: &str, out: &Path) -> Result<()> {

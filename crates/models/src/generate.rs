@@ -49,6 +49,26 @@ impl Default for GenerationConfig {
     }
 }
 
+impl GenerationConfig {
+    /// The generator's settings for `params` (sampling, seed, stop strings) with the stop and padding ids of
+    /// `ids` ([`temper_tokenizer::Tokenizer::special_ids`], the one eos/pad rule).
+    #[cfg(feature = "tokenizer")]
+    pub fn new(params: &temper_chat::GenerationParams, ids: temper_tokenizer::SpecialIds) -> Self {
+        Self {
+            max_new_tokens: params.max_new_tokens,
+            sampling: SamplingParams {
+                temperature: params.temperature,
+                top_k: params.top_k,
+                top_p: params.top_p,
+            },
+            seed: params.seed,
+            stop_token_ids: ids.stop_ids(),
+            stop_strings: params.stop.clone(),
+            pad_token_id: ids.pad,
+        }
+    }
+}
+
 /// Why a sequence ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -47,6 +47,16 @@ pub trait Reward: Send + Sync {
 
     /// One score per item of `batch`.
     fn score(&self, batch: &[RewardInput<'_>]) -> Result<Vec<f64>>;
+
+    /// The named, weighted parts behind the score, for logging each reward separately (a trainer's reward
+    /// columns). Default: one part, this reward with weight 1; [`WeightedSum`] lists its parts.
+    fn score_parts(&self, batch: &[RewardInput<'_>]) -> Result<ScoreBreakdown> {
+        let scores = score_checked(self, batch)?;
+        Ok(ScoreBreakdown {
+            parts: vec![(self.name().to_string(), 1.0, scores.clone())],
+            total: scores,
+        })
+    }
 }
 
 impl<T: Reward + ?Sized> Reward for &T {
@@ -55,6 +65,9 @@ impl<T: Reward + ?Sized> Reward for &T {
     }
     fn score(&self, batch: &[RewardInput<'_>]) -> Result<Vec<f64>> {
         (**self).score(batch)
+    }
+    fn score_parts(&self, batch: &[RewardInput<'_>]) -> Result<ScoreBreakdown> {
+        (**self).score_parts(batch)
     }
 }
 
@@ -65,6 +78,9 @@ impl<T: Reward + ?Sized> Reward for Box<T> {
     fn score(&self, batch: &[RewardInput<'_>]) -> Result<Vec<f64>> {
         (**self).score(batch)
     }
+    fn score_parts(&self, batch: &[RewardInput<'_>]) -> Result<ScoreBreakdown> {
+        (**self).score_parts(batch)
+    }
 }
 
 impl<T: Reward + ?Sized> Reward for Arc<T> {
@@ -73,6 +89,9 @@ impl<T: Reward + ?Sized> Reward for Arc<T> {
     }
     fn score(&self, batch: &[RewardInput<'_>]) -> Result<Vec<f64>> {
         (**self).score(batch)
+    }
+    fn score_parts(&self, batch: &[RewardInput<'_>]) -> Result<ScoreBreakdown> {
+        (**self).score_parts(batch)
     }
 }
 
@@ -200,7 +219,10 @@ impl Reward for WeightedSum {
         "weighted_sum"
     }
     fn score(&self, batch: &[RewardInput<'_>]) -> Result<Vec<f64>> {
-        Ok(self.score_parts(batch)?.total)
+        Ok(WeightedSum::score_parts(self, batch)?.total)
+    }
+    fn score_parts(&self, batch: &[RewardInput<'_>]) -> Result<ScoreBreakdown> {
+        WeightedSum::score_parts(self, batch)
     }
 }
 
@@ -270,6 +292,17 @@ mod tests {
         assert_eq!(b.parts[0], ("len".to_string(), 2.0, vec![1.0, 2.0, 3.0]));
         assert_eq!(b.parts[1].0, "fixed");
         assert_eq!(b.total, vec![2.5, 4.5, 6.5]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_dyn_reward_gives_its_parts() -> Result<()> {
+        let sum = WeightedSum::new(vec![(2.0, Box::new(Fixed(vec![1.0, 2.0, 3.0])))]);
+        let as_dyn: &dyn Reward = &sum;
+        assert_eq!(as_dyn.score_parts(&batch3())?.parts, vec![("fixed".to_string(), 2.0, vec![1.0, 2.0, 3.0])]);
+        let single: Box<dyn Reward> = Box::new(Fixed(vec![0.5; 3]));
+        let b = single.score_parts(&batch3())?;
+        assert_eq!((b.parts[0].0.as_str(), b.parts[0].1, b.total.clone()), ("fixed", 1.0, vec![0.5; 3]));
         Ok(())
     }
 

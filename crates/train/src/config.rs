@@ -46,6 +46,17 @@ fn d_true() -> bool {
     true
 }
 
+/// The model every config starts from unless it names one: SmolLM2-135M-Instruct (an asset name; the CLI resolves
+/// it).
+pub fn default_model() -> String {
+    "smollm2".into()
+}
+
+/// The device every config runs on unless it names one: the CPU backend.
+pub fn default_device() -> String {
+    "cpu".into()
+}
+
 /// The optimisation loop's settings (HF `TrainingArguments` names where one exists).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,12 +17,13 @@ use temper_tokenizer::Tokenizer;
 
 use crate::atomic::write_atomic;
 use crate::batch::{int_tensor, mask_tensor, next_token_logits_from, token_scores_from};
-use crate::config::TrainSettings;
+use crate::config::{TrainSettings, default_device, default_model};
+use temper_chat::GenerationParams;
 use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
-use crate::rollout::{GenerationSettings, PromptSet, RenderedPrompt, TaskSpec, default_rewards, rollout};
+use crate::rollout::{PromptSet, RenderedPrompt, Sampler, TaskSpec, default_rewards, rollout};
+use crate::rollout_config::{generation_over_rollout_defaults, rollout_generation};
 use crate::session::{Metrics, Observer, Session};
-use crate::sft::default_device;
 
 fn d_true() -> bool {
     true
@@ -33,7 +34,7 @@ fn d_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct DpoRunConfig {
     /// Model to start from (asset name, GGUF file or HF folder); also the reference.
-    #[serde(default = "crate::grpo::default_model")]
+    #[serde(default = "default_model")]
     pub model: String,
     /// Device: cpu, wgpu, cuda.
     #[serde(default = "default_device")]
@@ -93,6 +94,50 @@ impl DpoRunConfig {
             Some(p) => read_jsonl(p, parse_preference)?,
             None => Vec::new(),
         };
+        Ok((train, eval))
+    }
+
+    /// The run's training and held-out pairs: the JSONL files, or — with `[pairs]` — pairs sampled from `policy`
+    /// (no gradients, on `device`) and written to `output_dir/pairs.jsonl` (+ `eval_pairs.jsonl`), so that a
+    /// resumed run (`train.resume`) reads back the same data instead of sampling again. Progress goes to
+    /// `observer`'s messages.
+    pub fn load_or_make_pairs(
+        &self,
+        policy: &Llama,
+        tok: &Tokenizer,
+        device: &Device,
+        observer: &mut dyn Observer,
+    ) -> Result<(Vec<PreferencePair>, Vec<PreferencePair>)> {
+        let Some(cfg) = &self.pairs else {
+            return self.load_data();
+        };
+        let out = &self.train.output_dir;
+        let (train_path, eval_path) = (out.join("pairs.jsonl"), out.join("eval_pairs.jsonl"));
+        if self.train.resume && train_path.is_file() {
+            let eval = if eval_path.is_file() { read_jsonl(&eval_path, parse_preference)? } else { Vec::new() };
+            return Ok((read_jsonl(&train_path, parse_preference)?, eval));
+        }
+        observer.on_message("sampling preference pairs from the model ...");
+        let (train, eval, stats) = make_pairs(policy, tok, cfg, device)?;
+        observer.on_message(&format!(
+            "{} pairs from {} prompts (chosen reward {:.3}, rejected {:.3}); {} held-out pairs",
+            stats.pairs,
+            stats.prompts,
+            stats.mean_chosen_reward,
+            stats.mean_rejected_reward,
+            eval.len()
+        ));
+        if train.is_empty() {
+            return Err(TrainError::Config {
+                path: "[pairs]".into(),
+                message: "no prompt had a best sample better than its worst: raise [pairs] samples_per_prompt or num_prompts"
+                    .into(),
+            });
+        }
+        write_pairs_jsonl(&train_path, &train)?;
+        if !eval.is_empty() {
+            write_pairs_jsonl(&eval_path, &eval)?;
+        }
         Ok((train, eval))
     }
 }
@@ -387,8 +432,8 @@ impl<'a> DpoTrainer<'a> {
                 message: "no training pairs".into(),
             });
         }
-        let eos = tok.eos_id().or(reference.config().eos_token_id).unwrap_or(0);
-        let pad = tok.pad_id().unwrap_or(eos);
+        let ids = tok.special_ids(reference.config().eos_token_id);
+        let (eos, pad) = (ids.eos.unwrap_or(0), ids.pad);
         let enc_train = encode_dpo_pairs(tok, train, eos, run.train.max_length)?;
         let enc_eval = encode_dpo_pairs(tok, eval, eos, run.train.max_length)?;
         let frozen = reference.valid();
@@ -552,9 +597,13 @@ pub struct PairsConfig {
     /// Prompt source (default: the built-in arithmetic task).
     #[serde(default)]
     pub task: TaskSpec,
-    /// Sampling settings (temperature 1 by default: the samples must differ).
-    #[serde(default)]
-    pub generation: GenerationSettings,
+    /// Sampling settings (temperature 1 by default: the samples must differ); a partial table falls back to the
+    /// rollout defaults ([`rollout_generation`]: 16 tokens, stop `</answer>`).
+    #[serde(default = "rollout_generation", deserialize_with = "generation_over_rollout_defaults")]
+    pub generation: GenerationParams,
+    /// Render prompts with the model's chat template (default true).
+    #[serde(default = "d_true")]
+    pub chat: bool,
     /// Rewards that rank the samples (default: answer accuracy + format).
     #[serde(default = "default_rewards")]
     pub reward: Vec<RewardSpec>,
@@ -627,15 +676,12 @@ fn pairs_from(
     let mut stats = PairStats::default();
     for (c, chunk) in prompts.chunks(8).enumerate() {
         let refs: Vec<&RenderedPrompt> = chunk.iter().collect();
-        let ro = rollout(
-            policy,
+        let sampler = Sampler {
             tok,
-            &refs,
-            k,
-            &cfg.generation,
-            seed.wrapping_add(c as u64),
-            device,
-        )?;
+            ids: tok.special_ids(policy.config().eos_token_id),
+            params: &cfg.generation,
+        };
+        let ro = rollout(policy, sampler, &refs, k, seed.wrapping_add(c as u64), device)?;
         let scores = ro.score(&rewards)?;
         for (p, prompt) in chunk.iter().enumerate() {
             stats.prompts += 1;
@@ -676,7 +722,7 @@ pub fn make_pairs(
     device: &Device,
 ) -> Result<(Vec<PreferencePair>, Vec<PreferencePair>, PairStats)> {
     cfg.validate()?;
-    let set = PromptSet::build(&cfg.task, tok, cfg.generation.chat, cfg.seed)?;
+    let set = PromptSet::build(&cfg.task, tok, cfg.chat, cfg.seed)?;
     let n = cfg.num_prompts.min(set.train.len());
     let (train, stats) = pairs_from(policy, tok, &set.train[..n], cfg, cfg.seed, device)?;
     let m = cfg.eval_prompts.min(set.eval.len());
@@ -1075,12 +1121,12 @@ mod tests {
                 eval_file: None,
                 prefill: String::new(),
             },
-            generation: GenerationSettings {
+            generation: GenerationParams {
                 max_new_tokens: 6,
-                chat: false,
                 stop: Vec::new(),
-                ..GenerationSettings::default()
+                ..rollout_generation()
             },
+            chat: false,
             // Rule: the completion mentions a token t100..t199.
             reward: vec![RewardSpec::Format {
                 weight: 1.0,

@@ -6,6 +6,10 @@
 //! optimizer state, data position) written atomically and resumed exactly; `[train] lora` trains LoRA adapters
 //! ([`LoraSettings`]) instead of every weight. [`export_hf`] writes a (merged) model that Temper and
 //! transformers reload.
+//!
+//! The on-line algorithms (GRPO, RLOO, PPO, CEM) are [`OnlineAlgorithm`]s plugged into one loop,
+//! [`OnlineTrainer`] (rollout → reward → loss → step → eval → checkpoint), configured by one shared `[rollout]`
+//! table ([`RolloutConfig`]).
 
 mod adamw;
 mod atomic;
@@ -18,14 +22,18 @@ mod error;
 mod export;
 mod grpo;
 mod lora;
+mod online;
 mod params;
 mod ppo;
 mod rm;
 mod rloo;
 mod rollout;
+mod rollout_config;
 mod schedule;
 mod session;
 mod sft;
+#[cfg(test)]
+mod testkit;
 
 pub use adamw::FusedAdamW;
 pub use atomic::{atomic_dir, write_atomic};
@@ -33,8 +41,8 @@ pub use batch::{
     PaddedBatch, TokenScores, Tokenized, int_tensor, mask_tensor, next_token_logits, shift_mask, token_scores, tokenize_sft,
 };
 pub use temper_tensor_ops::EntropyMode;
-pub use cem::{CemRunConfig, CemSettings, CemTrainer};
-pub use config::{TrainSettings, load_toml, parse_toml};
+pub use cem::{Cem, CemRunConfig, CemSettings, CemTrainer};
+pub use config::{TrainSettings, default_device, default_model, load_toml, parse_toml};
 pub use data::{
     Cursor, PreferencePair, PromptExample, SftExample, parse_preference, parse_prompt, parse_sft, read_jsonl,
 };
@@ -45,12 +53,17 @@ pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
 pub use session::{Metrics, Observer, Quiet, Session, StepReport, Trainable, TrainerState, Update, latest_checkpoint};
 pub use sft::{SftRunConfig, SftTrainer, sft_inputs};
-pub use grpo::{GrpoRunConfig, GrpoTrainer};
-pub use ppo::{PolicyWithValue, PpoRunConfig, PpoTrainer};
-pub use rloo::{RlooRunConfig, RlooTrainer};
+pub use grpo::{Grpo, GrpoRunConfig, GrpoTrainer};
+pub use ppo::{PolicyWithValue, Ppo, PpoRunConfig, PpoTrainer};
+pub use rloo::{Rloo, RlooRunConfig, RlooTrainer};
+pub use online::{
+    MAX_REFUSED_ROLLOUTS, OnlineAlgorithm, OnlineConfig, OnlineRun, OnlineTrainer, PolicyModule, Sample, StepContext,
+    reward_metrics, start_online,
+};
+pub use rollout_config::{ModelReward, RewardEntry, RolloutConfig, build_reward, rollout_generation};
 pub use rollout::{
-    ARITHMETIC_INSTRUCTION, GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards,
-    evaluate, rollout,
+    ARITHMETIC_INSTRUCTION, Packed, PromptSet, RenderedPrompt, Rollout, Sampler, TaskSpec, default_rewards, evaluate,
+    rollout,
 };
 pub use rm::{
     EncodedRmPair, NeuralReward, RewardModel, RmEval, RmRunConfig, RmTrainer, encode_rm_pairs, pad_right, pair_rewards,

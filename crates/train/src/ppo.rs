@@ -1,8 +1,9 @@
-//! The PPO trainer for LMs ([Schulman et al. 2017](https://arxiv.org/abs/1707.06347), RLHF setup of
-//! [Ouyang et al. 2022](https://arxiv.org/abs/2203.02155), TRL's classic `PPOTrainer` arithmetic): a policy with a
-//! scalar value head on its final hidden states, per-token rewards (the sequence score on the last completion
-//! token, the KL to a frozen reference in the reward or in the loss), GAE(γ, λ), whitened advantages, and
-//! several epochs of shuffled mini-batch updates of the clipped policy + clipped value loss per rollout batch.
+//! The PPO algorithm for LMs ([Schulman et al. 2017](https://arxiv.org/abs/1707.06347), RLHF setup of
+//! [Ouyang et al. 2022](https://arxiv.org/abs/2203.02155), TRL's classic `PPOTrainer` arithmetic), plugged into the
+//! on-line loop ([`crate::online`]): a policy with a scalar value head on its final hidden states, per-token
+//! rewards (the sequence score on the last completion token, the KL to a frozen reference in the reward or in
+//! the loss), GAE(γ, λ), whitened advantages, and several epochs of shuffled mini-batch updates of the clipped
+//! policy + clipped value loss per rollout batch.
 //!
 //! [`PolicyWithValue`] is trained by the shared [`Session`] loop: AdamW, warm-up + schedule (over optimizer
 //! updates: [`Session::update`] per mini-batch, [`Session::finish_step`] per rollout batch), exact gradient
@@ -10,7 +11,6 @@
 //! head in `value_head.safetensors`, optimizer, prompt cursor) resumed exactly, and LoRA (value head in full).
 
 use std::path::Path;
-use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -19,22 +19,21 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use temper_models::{AttentionInfo, Llama, load_hf_dir};
-use temper_rewards::{RewardSpec, WeightedSum, build_weighted_sum};
-use temper_rl_objectives::{KlPenalty, PpoConfig, PpoInputs, completion_metrics, gae, ppo_loss, ppo_token_rewards};
+use temper_rl_objectives::{KlPenalty, PpoConfig, PpoInputs, gae, ppo_loss, ppo_token_rewards};
 use temper_tensor_ops::EntropyMode;
-use temper_tokenizer::Tokenizer;
 
 use crate::atomic::write_atomic;
 use crate::batch::int_tensor;
 use crate::config::TrainSettings;
-use crate::data::Cursor;
 use crate::error::{Result, TrainError};
-use crate::export::{hf_tensors, read_f32_safetensors, safetensors_bytes};
-use crate::grpo::default_model;
-use crate::rloo::{all_logps, eval_and_log, host, pad_cols, vec1};
-use crate::rollout::{GenerationSettings, Packed, PromptSet, RenderedPrompt, Rollout, TaskSpec, default_rewards, rollout};
-use crate::session::{Metrics, Observer, Session, Trainable, Update};
-use crate::sft::default_device;
+use crate::export::{export_hf, hf_tensors, read_f32_safetensors, safetensors_bytes};
+use crate::online::{online_config_fields, 
+    OnlineAlgorithm, OnlineConfig, OnlineTrainer, PolicyModule, StepContext, all_logps, host, pad_cols, reward_metrics,
+    vec1,
+};
+use crate::rollout::{Packed, Rollout};
+use crate::rollout_config::RolloutConfig;
+use crate::session::{Metrics, Session, StepReport, Trainable, Update};
 
 fn d_epochs() -> usize {
     4
@@ -43,25 +42,20 @@ fn d_one() -> usize {
     1
 }
 
-/// `temper ppo --config FILE.toml`: every field has a default.
+/// `temper ppo --config FILE.toml`: `ppo_epochs`, `num_mini_batches`, `[rollout]`, `[train]`, `[ppo]`; every field
+/// has a default.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PpoRunConfig {
-    /// Model to start from (asset name, GGUF file or HF folder).
-    #[serde(default = "default_model")]
-    pub model: String,
-    /// Device: cpu, wgpu, cuda.
-    #[serde(default = "default_device")]
-    pub device: String,
-    /// Prompt source (default: the built-in arithmetic task with the `<answer>` prefill).
+    /// Passes over each rollout batch; TRL `num_ppo_epochs` default 4.
+    #[serde(default = "d_epochs")]
+    pub ppo_epochs: usize,
+    /// Shuffled mini-batches per pass, one optimizer update each; TRL `num_mini_batches` default 1.
+    #[serde(default = "d_one")]
+    pub num_mini_batches: usize,
+    /// Model, device, prompts, sampling (one completion per prompt), rewards (summed into each sequence's score).
     #[serde(default)]
-    pub task: TaskSpec,
-    /// Rollout sampling (one completion per prompt).
-    #[serde(default)]
-    pub generation: GenerationSettings,
-    /// Reward functions, summed with their weights into each sequence's score.
-    #[serde(default = "default_rewards")]
-    pub reward: Vec<RewardSpec>,
+    pub rollout: RolloutConfig,
     /// Loop settings: `steps` counts rollout batches, `batch_size` prompts per rollout batch; the learning-rate
     /// schedule runs over optimizer updates (`steps × ppo_epochs × num_mini_batches`).
     #[serde(default)]
@@ -69,26 +63,16 @@ pub struct PpoRunConfig {
     /// Objective settings (TRL `PPOConfig` defaults).
     #[serde(default)]
     pub ppo: PpoConfig,
-    /// Passes over each rollout batch; TRL `num_ppo_epochs` default 4.
-    #[serde(default = "d_epochs")]
-    pub ppo_epochs: usize,
-    /// Shuffled mini-batches per pass, one optimizer update each; TRL `num_mini_batches` default 1.
-    #[serde(default = "d_one")]
-    pub num_mini_batches: usize,
 }
 
 impl Default for PpoRunConfig {
     fn default() -> Self {
         Self {
-            model: default_model(),
-            device: default_device(),
-            task: TaskSpec::default(),
-            generation: GenerationSettings::default(),
-            reward: default_rewards(),
-            train: TrainSettings::default(),
-            ppo: PpoConfig::default(),
             ppo_epochs: d_epochs(),
             num_mini_batches: d_one(),
+            rollout: RolloutConfig::default(),
+            train: TrainSettings::default(),
+            ppo: PpoConfig::default(),
         }
     }
 }
@@ -100,6 +84,7 @@ impl PpoRunConfig {
             path: "[ppo]".into(),
             message,
         };
+        self.rollout.validate()?;
         self.ppo.validate()?;
         self.train.validate().map_err(err)?;
         if self.ppo_epochs == 0 || self.num_mini_batches == 0 {
@@ -118,12 +103,18 @@ impl PpoRunConfig {
                 self.train.micro_batch()
             )));
         }
-        build_weighted_sum(&self.reward).map_err(|e| TrainError::Reward(e.to_string()))?;
         Ok(())
     }
+}
 
-    fn updates_per_step(&self) -> usize {
-        self.ppo_epochs * self.num_mini_batches
+impl OnlineConfig for PpoRunConfig {
+    type Module = PolicyWithValue;
+    type Algorithm = Ppo;
+    online_config_fields!();
+    /// The frozen reference is the initial model, taken before any adapter is attached; the value head starts at 0.
+    fn build(&self, initial: Llama, device: &Device) -> Result<(Ppo, PolicyWithValue)> {
+        let ppo = Ppo::new(&initial, self);
+        Ok((ppo, PolicyWithValue::new(initial.fork(device), device)))
     }
 }
 
@@ -220,6 +211,11 @@ impl Trainable for PolicyWithValue {
         })
     }
 
+    /// `final/` holds the policy alone, a plain causal LM (the value head stays in the checkpoints).
+    fn write_export(&self, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
+        export_hf(&self.policy, dir, extra)
+    }
+
     /// The value head is new: it is trained in full under LoRA.
     fn trained_in_full(path: &str) -> bool {
         path.starts_with("value_head.")
@@ -246,111 +242,56 @@ struct Batch {
     cols: usize,
 }
 
-/// A PPO run: the prompts, rewards and frozen reference around a [`Session`] over the policy + value head.
-pub struct PpoTrainer<'a> {
-    tok: &'a Tokenizer,
-    prompts: PromptSet,
-    rewards: WeightedSum,
-    cursor: Cursor,
-    run: PpoRunConfig,
-    reference: Option<Llama>,
-    session: Session<PolicyWithValue>,
-    last: Option<Rollout>,
+
+impl PolicyModule for PolicyWithValue {
+    type Policy = Llama;
+    fn policy(&self) -> &Llama {
+        &self.policy
+    }
+    fn eos_token_id(&self) -> Option<u32> {
+        self.policy.config().eos_token_id
+    }
 }
 
-impl<'a> PpoTrainer<'a> {
-    /// Starts from `initial` (moved to `device`, which must have autodiff) with the task's prompts and the
-    /// configured rewards, or resumes from the newest checkpoint in `train.output_dir` when `train.resume`.
-    pub fn start(tok: &'a Tokenizer, initial: Llama, device: &Device, run: PpoRunConfig) -> Result<Self> {
-        run.validate()?;
-        let prompts = PromptSet::build(&run.task, tok, run.generation.chat, run.train.seed)?;
-        let rewards = build_weighted_sum(&run.reward).map_err(|e| TrainError::Reward(e.to_string()))?;
-        Self::start_with_task(tok, initial, device, run, prompts, rewards)
-    }
+/// The PPO algorithm: objective settings, epochs × mini-batches per rollout batch, the frozen reference.
+pub struct Ppo {
+    config: PpoConfig,
+    epochs: usize,
+    mini_batches: usize,
+    reference: Option<Llama>,
+}
 
-    /// Like [`PpoTrainer::start`] with given prompts and rewards (`run.task` and `run.reward` are ignored).
-    pub fn start_with_task(
-        tok: &'a Tokenizer,
-        initial: Llama,
-        device: &Device,
-        run: PpoRunConfig,
-        prompts: PromptSet,
-        rewards: WeightedSum,
-    ) -> Result<Self> {
-        run.validate()?;
-        if prompts.train.is_empty() {
-            return Err(TrainError::Config {
-                path: "[task]".into(),
-                message: "no training prompts".into(),
-            });
+/// A PPO run: the on-line loop around [`Ppo`], training a [`PolicyWithValue`].
+pub type PpoTrainer<'a> = OnlineTrainer<'a, Ppo>;
+
+impl Ppo {
+    /// Keeps a frozen copy of `initial` as the reference when `ppo.kl_coef != 0`.
+    pub fn new(initial: &Llama, run: &PpoRunConfig) -> Self {
+        Self {
+            config: run.ppo.clone(),
+            epochs: run.ppo_epochs,
+            mini_batches: run.num_mini_batches,
+            reference: (run.ppo.kl_coef != 0.0).then(|| initial.valid()),
         }
-        // The frozen reference is the initial model, taken before any adapter is attached.
-        let reference = (run.ppo.kl_coef != 0.0).then(|| initial.valid());
-        let model = PolicyWithValue::new(initial.fork(device), device);
-        let mut session = Session::start(model, device, run.train.clone())?;
-        let mut cursor = Cursor::new(prompts.train.len(), run.train.seed);
-        if let Some(state) = session.take_resumed_state("PPO prompt cursor")? {
-            cursor = state;
-        }
-        Ok(Self {
-            tok,
-            cursor,
-            prompts,
-            rewards,
-            reference,
-            session,
-            last: None,
-            run,
-        })
     }
 
-    /// The policy being trained (with LoRA: base + adapters; [`crate::export_hf`] writes it merged).
-    pub fn policy(&self) -> &Llama {
-        &self.session.model.policy
-    }
-
-    /// The policy with its value head.
-    pub fn model(&self) -> &PolicyWithValue {
-        &self.session.model
-    }
-
-    /// The shared loop (settings, optimizer, checkpoints).
-    pub fn session(&self) -> &Session<PolicyWithValue> {
-        &self.session
-    }
-
-    /// Rollout batches done so far.
-    pub fn step(&self) -> usize {
-        self.session.step
-    }
-
-    /// The rollout of the last step (for inspection).
-    pub fn last_rollout(&self) -> Option<&Rollout> {
-        self.last.as_ref()
-    }
-
-    fn eval(&self, observer: &mut dyn Observer) -> Result<()> {
-        let inner = self.session.device.clone().inner();
-        eval_and_log(
-            &self.session.merged().policy,
-            self.tok,
-            &self.prompts,
-            &self.rewards,
-            &self.run.generation,
-            self.session.step,
-            &inner,
-            &|v| self.session.log_value(v),
-            observer,
-        )
+    fn updates_per_step(&self) -> usize {
+        self.epochs * self.mini_batches
     }
 
     /// Old log-probs, reference log-probs, values, shaped rewards and GAE of one rollout batch (no gradients).
-    fn prepare(&self, ro: &Rollout, scores: &[f64], pad: u32, metrics: &mut Metrics) -> Result<Batch> {
-        let inner = self.session.device.clone().inner();
-        let valid = self.session.model.valid();
-        let temperature = self.run.generation.temperature.max(1e-6);
+    fn prepare(
+        &self,
+        session: &Session<PolicyWithValue>,
+        ro: &Rollout,
+        scores: &[f64],
+        (pad, temperature): (u32, f64),
+        metrics: &mut Metrics,
+    ) -> Result<Batch> {
+        let inner = session.device.clone().inner();
+        let valid = session.model.valid();
         let n = ro.len();
-        let chunk = self.run.train.micro_batch();
+        let chunk = session.settings.micro_batch();
         let cols = ro.completion_ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
         let (mut lps, mut vals, mut masks) = (Vec::new(), Vec::new(), Vec::new());
         for start in (0..n).step_by(chunk) {
@@ -366,7 +307,7 @@ impl<'a> PpoTrainer<'a> {
             Some(r) => all_logps(ro, r, temperature, chunk, pad, &inner),
             None => old.clone(),
         };
-        let cfg = &self.run.ppo;
+        let cfg = &self.config;
         let shaped = ppo_token_rewards(cfg, vec1(scores, &inner), old.clone(), reference.clone(), mask.clone())?;
         let kl_seq = host(((old.clone() - reference.clone()) * mask.clone()).sum_dim(1));
         let mean_kl = kl_seq.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
@@ -395,19 +336,28 @@ impl<'a> PpoTrainer<'a> {
     }
 
     /// One optimizer update on the rows `mini` (micro-batched; each micro-loss weighted by its share of the
-    /// mini-batch's completion tokens, so the accumulated gradient is the mini-batch loss's). `cursor` is the
-    /// prompt position saved if the loss turns non-finite.
-    fn update(&mut self, ro: &Rollout, b: &Batch, mini: &[usize], update_index: usize, pad: u32, cursor: &Cursor) -> Result<Update> {
-        let device = self.session.device.clone();
-        let temperature = self.run.generation.temperature.max(1e-6);
+    /// mini-batch's completion tokens, so the accumulated gradient is the mini-batch loss's). `failure_state` is
+    /// saved if the loss turns non-finite.
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        session: &mut Session<PolicyWithValue>,
+        ro: &Rollout,
+        b: &Batch,
+        mini: &[usize],
+        update_index: usize,
+        (pad, temperature): (u32, f64),
+        failure_state: &serde_json::Value,
+    ) -> Result<Update> {
+        let device = session.device.clone();
         let tokens_of = |rows: &[usize]| -> f64 {
             rows.iter().map(|&r| b.mask[r * b.cols..(r + 1) * b.cols].iter().map(|&m| f64::from(m)).sum::<f64>()).sum()
         };
         let total_tokens = tokens_of(mini).max(1.0);
-        let chunks: Vec<&[usize]> = mini.chunks(self.run.train.micro_batch()).collect();
-        let total_updates = self.run.train.steps * self.run.updates_per_step();
-        let cfg = &self.run.ppo;
-        self.session.update(
+        let chunks: Vec<&[usize]> = mini.chunks(session.settings.micro_batch()).collect();
+        let total_updates = session.settings.steps * self.updates_per_step();
+        let cfg = &self.config;
+        session.update(
             chunks.len(),
             |model, i| {
                 let rows = chunks[i];
@@ -435,85 +385,58 @@ impl<'a> PpoTrainer<'a> {
                 Ok((out.loss * share, metrics))
             },
             (update_index, total_updates),
-            || serde_json::to_value(cursor).unwrap_or_default(),
+            || failure_state.clone(),
         )
     }
+}
 
-    /// Runs until `train.steps` rollout batches, evaluating and checkpointing as configured.
-    pub fn train(&mut self, observer: &mut dyn Observer) -> Result<()> {
-        if self.session.step == 0 {
-            self.eval(observer)?;
-        }
-        let inner = self.session.device.clone().inner();
-        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
-        let pad = self.tok.pad_id().or(self.tok.eos_id()).unwrap_or(0);
-        while self.session.running() {
-            let t0 = Instant::now();
-            let cursor_before = self.cursor.clone();
-            let picked: Vec<&RenderedPrompt> =
-                self.cursor.take(self.run.train.batch_size).into_iter().map(|i| &self.prompts.train[i]).collect();
-            // Merged once per rollout (with LoRA, `valid()` would re-compose W + ΔW at every decode step).
-            let policy = self.session.merged().policy;
-            let ro = rollout(&policy, self.tok, &picked, 1, &self.run.generation, self.session.step_seed(), &inner)?;
-            let gen_seconds = t0.elapsed().as_secs_f64();
-            let parts = ro.score(&self.rewards)?;
-            let mut metrics = Metrics::new();
-            for (name, _, v) in &parts.parts {
-                metrics.insert(format!("rewards/{name}/mean"), v.iter().sum::<f64>() / v.len().max(1) as f64);
-            }
-            let scores: Vec<f64> = parts.total.iter().map(|s| if s.is_nan() { 0.0 } else { *s }).collect();
-            metrics.insert("reward".into(), scores.iter().sum::<f64>() / scores.len().max(1) as f64);
-            metrics.extend(completion_metrics(&ro.completion_ids, &eos, pad));
-            metrics.insert("timing/generate_s".into(), gen_seconds);
-            let batch = self.prepare(&ro, &scores, pad, &mut metrics)?;
-            let n = ro.len();
-            let mini = n / self.run.num_mini_batches;
-            let updates = self.run.updates_per_step();
-            let (mut loss, mut norm, mut lr) = (0.0, 0.0, 0.0);
-            let mut loss_metrics = Metrics::new();
-            for epoch in 0..self.run.ppo_epochs {
-                let mut order: Vec<usize> = (0..n).collect();
-                let seed = self.session.step_seed() ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
-                order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
-                for (k, rows) in order.chunks(mini).enumerate() {
-                    let index = self.session.step * updates + epoch * self.run.num_mini_batches + k;
-                    let u = self.update(&ro, &batch, rows, index, pad, &cursor_before)?;
-                    loss += u.loss / updates as f64;
-                    norm += u.grad_norm / updates as f64;
-                    lr = u.learning_rate;
-                    for (key, v) in u.metrics {
-                        *loss_metrics.entry(key).or_insert(0.0) += v / updates as f64;
-                    }
-                }
-            }
-            metrics.extend(loss_metrics);
-            let report = self.session.finish_step(loss, norm, lr, metrics, t0)?;
-            self.session.log_value(&serde_json::json!({"step": self.session.step, "sample": ro.texts.first()}))?;
-            observer.on_step(&report);
-            self.last = Some(ro);
-            if self.session.eval_due() {
-                self.eval(observer)?;
-            }
-            self.session.checkpoint_if_due(&self.cursor, observer)?;
-        }
-        Ok(())
+impl OnlineAlgorithm<PolicyWithValue> for Ppo {
+    const NAME: &'static str = "PPO";
+
+    /// One completion per prompt.
+    fn group_size(&self) -> usize {
+        1
     }
 
-    /// Writes `output_dir/checkpoint-<step>/` atomically, points `latest` at it and prunes old checkpoints.
-    pub fn save_checkpoint(&self) -> Result<std::path::PathBuf> {
-        self.session.save_checkpoint(serde_json::to_value(&self.cursor).unwrap_or_default())
+    fn step(&mut self, ctx: StepContext<'_>, session: &mut Session<PolicyWithValue>) -> Result<StepReport> {
+        let sample = ctx.sample(Self::NAME)?;
+        let ro = sample.rollout;
+        let sampling = (ctx.ids.pad, ctx.generation.temperature.max(1e-6));
+        let mut metrics = reward_metrics(sample.scores);
+        let scores: Vec<f64> = sample.scores.total.iter().map(|s| if s.is_nan() { 0.0 } else { *s }).collect();
+        metrics.extend(ctx.metrics.clone());
+        let batch = self.prepare(session, ro, &scores, sampling, &mut metrics)?;
+        let n = ro.len();
+        let mini = n / self.mini_batches;
+        let updates = self.updates_per_step();
+        let (mut loss, mut norm, mut lr) = (0.0, 0.0, 0.0);
+        let mut loss_metrics = Metrics::new();
+        for epoch in 0..self.epochs {
+            let mut order: Vec<usize> = (0..n).collect();
+            let seed = session.step_seed() ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
+            order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            for (k, rows) in order.chunks(mini).enumerate() {
+                let index = session.step * updates + epoch * self.mini_batches + k;
+                let u = self.update(session, ro, &batch, rows, index, sampling, &ctx.failure_state)?;
+                loss += u.loss / updates as f64;
+                norm += u.grad_norm / updates as f64;
+                lr = u.learning_rate;
+                for (key, v) in u.metrics {
+                    *loss_metrics.entry(key).or_insert(0.0) += v / updates as f64;
+                }
+            }
+        }
+        metrics.extend(loss_metrics);
+        session.finish_step(loss, norm, lr, metrics, ctx.started)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use temper_rewards::{FnReward, RewardInput};
+    use temper_rewards::{FnReward, RewardInput, WeightedSum};
 
     use super::*;
-    use crate::session::StepReport;
-    use crate::rloo::tests::{
-        Collect, LEARNING_SEEDS, low_ids, mean, settings, tiny, tiny_generation, tmp, word_prompts,
-    };
+    use crate::testkit::{LEARNING_SEEDS, Collect, low_ids, mean, online, settings, tiny, tmp};
 
     /// 1 + the low-id fraction: the constant part gives the value head something to learn from step 1.
     fn offset_reward() -> WeightedSum {
@@ -553,17 +476,18 @@ mod tests {
         train.save_steps = 2;
         adjust(&mut train);
         let run = PpoRunConfig {
-            generation: tiny_generation(),
             train,
             ppo_epochs: epochs,
             num_mini_batches: minis,
             ..PpoRunConfig::default()
         };
-        let prompts = word_prompts(&tok, 16, 4);
-        let mut t = PpoTrainer::start_with_task(&tok, model, &device, run, prompts, offset_reward()).expect("trainer");
+        run.validate().expect("valid");
+        let (ppo, module) = run.build(model, &device).expect("build");
+        let mut t = online(&tok, 16, 4, offset_reward(), ppo, run.train.seed);
+        let mut session = Session::start(module, &device, run.train.clone()).expect("session");
         let mut obs = Collect::default();
-        t.train(&mut obs).expect("train");
-        (obs.0, t.last_rollout().cloned(), t.model().clone())
+        t.train(&mut session, &mut obs).expect("train");
+        (obs.0, t.last_rollout().cloned(), session.model.clone())
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Reward models (TRL `RewardTrainer`): a Llama backbone + a scalar score head pooled at the last non-pad token
 //! (HF `LlamaForSequenceClassification`), its HF loading and export, a Bradley–Terry trainer on the shared
 //! [`Session`] loop (exact gradient accumulation, checkpoints and resume, LoRA with the score head trained in
-//! full), held-out pairwise accuracy, and [`NeuralReward`], which lets the on-line trainers (GRPO, RLOO, PPO)
-//! score completions with a trained reward model.
+//! full), held-out pairwise accuracy, and [`NeuralReward`], which lets the on-line trainers (GRPO, RLOO, PPO,
+//! CEM) score completions with a trained reward model (`kind = "model"` in `[[rollout.reward]]`).
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ use crate::data::{Cursor, PreferencePair, parse_preference, read_jsonl};
 use crate::error::{Result, TrainError};
 use crate::export::{HfTensors, hf_tensors, safetensors_bytes, write_hf_dir};
 use crate::session::{Metrics, Observer, Session, StepReport, Trainable};
-use crate::sft::default_device;
+use crate::config::{default_device, default_model};
 
 /// A sequence-level reward model: `reward = score(final_hidden[last non-pad token])`.
 #[derive(Module, Debug)]
@@ -266,7 +266,7 @@ fn d_head_std() -> f64 {
 pub struct RmRunConfig {
     /// Model to start from: a causal LM (asset name, GGUF file or HF folder; a fresh head is added) or an HF
     /// sequence-classification folder (with `score.weight`).
-    #[serde(default = "crate::grpo::default_model")]
+    #[serde(default = "default_model")]
     pub model: String,
     /// Device: cpu, wgpu, cuda.
     #[serde(default = "default_device")]
@@ -303,6 +303,26 @@ impl RmRunConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The model to train from `path` (the resolved `model`) on `device`, with its tokenizer: an HF
+    /// sequence-classification folder (with `tokenizer.json`) continues as is; a causal LM gets a fresh score head
+    /// (`head_init_std`, seeded by `train.seed`) pooled at its padding id ([`Tokenizer::special_ids`]).
+    pub fn load_model(&self, path: &Path, device: &Device) -> Result<(RewardModel, Tokenizer)> {
+        let is_classifier = path.is_dir()
+            && std::fs::read_to_string(path.join("config.json")).is_ok_and(|c| c.contains("ForSequenceClassification"));
+        if is_classifier {
+            let tok = Tokenizer::from_file(&path.join("tokenizer.json"))?;
+            return Ok((RewardModel::load_hf_dir(path, device)?, tok));
+        }
+        let loaded = temper_models::load_model(path, device)?;
+        let tok = loaded.tokenizer.ok_or_else(|| TrainError::Config {
+            path: path.to_path_buf(),
+            message: "the model has no tokenizer".into(),
+        })?;
+        let pad = tok.special_ids(loaded.model.config().eos_token_id).pad;
+        let model = RewardModel::from_backbone(loaded.model, self.head_init_std, self.train.seed, pad, device);
+        Ok((model, tok))
     }
 
     /// Reads the JSONL files named in the config.
@@ -359,11 +379,10 @@ fn margins_tensor(pairs: &[&EncodedRmPair], use_margin: bool, device: &Device) -
 }
 
 /// A reward-model run on the shared [`Session`] loop (warm-up + schedule, exact accumulation, clipping,
-/// non-finite checks, `metrics.jsonl`, atomic checkpoints with the HF classification weights, LoRA).
+/// non-finite checks, `metrics.jsonl`, atomic checkpoints with the HF classification weights, LoRA): the
+/// tokenised pairs and the data cursor; the session over the [`RewardModel`] is the caller's, as for every trainer.
 pub struct RmTrainer<'a> {
     tok: &'a Tokenizer,
-    /// The loop, the model (on the autodiff device) and its optimizer.
-    pub session: Session<RewardModel>,
     config: RewardConfig,
     train: Vec<EncodedRmPair>,
     eval: Vec<EncodedRmPair>,
@@ -372,23 +391,21 @@ pub struct RmTrainer<'a> {
 }
 
 impl<'a> RmTrainer<'a> {
-    /// Tokenises the data and starts from `model`, or resumes from the newest checkpoint of
-    /// `settings.output_dir` when `settings.resume` is set.
+    /// Tokenises the pairs as `model` will read them (`prompt + completion + EOS`).
     pub fn new(
         tok: &'a Tokenizer,
-        model: RewardModel,
-        device: &Device,
+        model: &RewardModel,
         train: &[PreferencePair],
         eval: &[PreferencePair],
         config: RewardConfig,
-        settings: TrainSettings,
+        settings: &TrainSettings,
     ) -> Result<Self> {
         settings.validate().map_err(|message| TrainError::Config {
             path: "[train]".into(),
             message,
         })?;
         config.validate()?;
-        let eos = tok.eos_id().or(model.backbone.config().eos_token_id).unwrap_or(0);
+        let eos = tok.special_ids(model.backbone.config().eos_token_id).eos.unwrap_or(0);
         let enc_train = encode_rm_pairs(tok, train, eos, settings.max_length)?;
         let enc_eval = encode_rm_pairs(tok, eval, eos, settings.max_length)?;
         if enc_train.is_empty() {
@@ -397,17 +414,11 @@ impl<'a> RmTrainer<'a> {
                 message: "train_file has no preference pairs".into(),
             });
         }
-        let mut session = Session::start(model, device, settings)?;
-        let mut cursor = Cursor::new(enc_train.len(), session.settings.seed);
-        if let Some(state) = session.take_resumed_state("reward-model data cursor")? {
-            cursor = state;
-        }
         Ok(Self {
             tok,
-            session,
             config,
             use_margin: train.iter().any(|p| p.margin.is_some()),
-            cursor,
+            cursor: Cursor::new(enc_train.len(), settings.seed),
             train: enc_train,
             eval: enc_eval,
         })
@@ -418,24 +429,14 @@ impl<'a> RmTrainer<'a> {
         self.tok
     }
 
-    /// The model being trained (with LoRA: base + adapters; see [`Session::merged`]).
-    pub fn model(&self) -> &RewardModel {
-        &self.session.model
-    }
-
-    /// Optimizer steps done.
-    pub fn step(&self) -> usize {
-        self.session.step
-    }
-
-    /// Held-out accuracy, margin and loss (`None` without eval data).
-    pub fn evaluate(&self) -> Result<Option<RmEval>> {
+    /// Held-out accuracy, margin and loss of the session's model (`None` without eval data).
+    pub fn evaluate(&self, session: &Session<RewardModel>) -> Result<Option<RmEval>> {
         if self.eval.is_empty() {
             return Ok(None);
         }
-        let model = self.session.model.valid();
-        let device = self.session.device.clone().inner();
-        let (c, r) = pair_rewards(&model, &self.eval, self.session.settings.micro_batch(), &device)?;
+        let model = session.model.valid();
+        let device = session.device.clone().inner();
+        let (c, r) = pair_rewards(&model, &self.eval, session.settings.micro_batch(), &device)?;
         let t = |v: &[f64]| {
             Tensor::<1>::from_data(
                 TensorData::new(v.iter().map(|&x| x as f32).collect(), [v.len()]),
@@ -458,28 +459,28 @@ impl<'a> RmTrainer<'a> {
         }))
     }
 
-    fn log_eval(&self, observer: &mut dyn Observer) -> Result<()> {
-        if let Some(e) = self.evaluate()? {
-            self.session.log_value(&serde_json::json!({
-                "step": self.session.step, "eval/accuracy": e.accuracy, "eval/margin": e.margin, "eval/loss": e.loss,
+    fn log_eval(&self, session: &Session<RewardModel>, observer: &mut dyn Observer) -> Result<()> {
+        if let Some(e) = self.evaluate(session)? {
+            session.log_value(&serde_json::json!({
+                "step": session.step, "eval/accuracy": e.accuracy, "eval/margin": e.margin, "eval/loss": e.loss,
             }))?;
             observer.on_message(&format!(
                 "step {}: eval/accuracy {:.3} eval/margin {:.3} eval/loss {:.4}",
-                self.session.step, e.accuracy, e.margin, e.loss
+                session.step, e.accuracy, e.margin, e.loss
             ));
         }
         Ok(())
     }
 
     /// One optimizer step over the next `batch_size` pairs.
-    pub fn train_step(&mut self) -> Result<StepReport> {
+    pub fn train_step(&mut self, session: &mut Session<RewardModel>) -> Result<StepReport> {
         let cursor_before = self.cursor.clone();
-        let picked = self.cursor.take(self.session.settings.batch_size);
+        let picked = self.cursor.take(session.settings.batch_size);
         let total = picked.len();
-        let chunks: Vec<&[usize]> = picked.chunks(self.session.settings.micro_batch()).collect();
-        let device = self.session.device.clone();
+        let chunks: Vec<&[usize]> = picked.chunks(session.settings.micro_batch()).collect();
+        let device = session.device.clone();
         let (train, config, use_margin) = (&self.train, &self.config, self.use_margin);
-        self.session.step(
+        session.step(
             |model, i| {
                 let pairs: Vec<&EncodedRmPair> = chunks[i].iter().map(|&k| &train[k]).collect();
                 let (ids, att) = rm_batch(&pairs, model.pad_id);
@@ -495,26 +496,24 @@ impl<'a> RmTrainer<'a> {
         )
     }
 
-    /// Runs until `settings.steps`, evaluating and checkpointing as configured.
-    pub fn train(&mut self, observer: &mut dyn Observer) -> Result<()> {
-        if self.session.step == 0 {
-            self.log_eval(observer)?;
+    /// Runs until `settings.steps` (resuming the data cursor of a resumed session), evaluating and checkpointing
+    /// as configured.
+    pub fn train(&mut self, session: &mut Session<RewardModel>, observer: &mut dyn Observer) -> Result<()> {
+        if let Some(state) = session.take_resumed_state("reward-model data cursor")? {
+            self.cursor = state;
         }
-        while self.session.running() {
-            let report = self.train_step()?;
+        if session.step == 0 {
+            self.log_eval(session, observer)?;
+        }
+        while session.running() {
+            let report = self.train_step(session)?;
             observer.on_step(&report);
-            if self.session.eval_due() {
-                self.log_eval(observer)?;
+            if session.eval_due() {
+                self.log_eval(session, observer)?;
             }
-            self.session.checkpoint_if_due(&self.cursor, observer)?;
+            session.checkpoint_if_due(&self.cursor, observer)?;
         }
         Ok(())
-    }
-
-    /// Writes `output_dir/checkpoint-<step>/` (HF classification weights, optimizer, cursor) and points `latest`
-    /// at it; keeps `save_total_limit` checkpoints.
-    pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        self.session.save_checkpoint(serde_json::to_value(&self.cursor).unwrap_or_default())
     }
 }
 
@@ -532,7 +531,7 @@ pub struct NeuralReward {
 impl NeuralReward {
     /// Wraps a model (moved to `device` without gradients) and its tokenizer.
     pub fn new(name: impl Into<String>, model: RewardModel, tok: Tokenizer, device: &Device) -> Self {
-        let eos = tok.eos_id().or(model.backbone.config().eos_token_id).unwrap_or(0);
+        let eos = tok.special_ids(model.backbone.config().eos_token_id).eos.unwrap_or(0);
         let max_length = model.backbone.config().max_position_embeddings;
         Self {
             name: name.into(),
@@ -543,6 +542,12 @@ impl NeuralReward {
             batch: 16,
             device: device.clone(),
         }
+    }
+
+    /// The same reward under another name (its metrics column).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// Loads an exported reward model folder (`config.json`, `model.safetensors` with `score.weight`,
@@ -596,8 +601,9 @@ impl Reward for NeuralReward {
     }
 }
 
-/// Rule rewards from `specs` plus, when given, a reward model with its weight, as one [`WeightedSum`]: how an
-/// on-line trainer (GRPO, RLOO, PPO) adds a trained reward model to its `[[reward]]` list.
+/// Rule rewards from `specs` plus, when given, a reward model with its weight, as one [`WeightedSum`], for code
+/// that builds its rewards itself. A run config names the model in its reward list instead:
+/// `[[rollout.reward]] kind = "model", path = "runs/rm/final"` ([`crate::RewardEntry`]).
 pub fn rewards_with_model(specs: &[RewardSpec], model: Option<(NeuralReward, f64)>) -> Result<WeightedSum> {
     let mut parts: Vec<(f64, Box<dyn Reward>)> = Vec::with_capacity(specs.len() + 1);
     for (i, s) in specs.iter().enumerate() {
@@ -748,6 +754,19 @@ mod tests {
         }
     }
 
+    /// The trainer and a (possibly resumed) session over a copy of `rm`.
+    fn start<'a>(
+        tok: &'a Tokenizer,
+        rm: &RewardModel,
+        device: &Device,
+        train: &[PreferencePair],
+        eval: &[PreferencePair],
+        s: TrainSettings,
+    ) -> (RmTrainer<'a>, Session<RewardModel>) {
+        let t = RmTrainer::new(tok, rm, train, eval, RewardConfig::default(), &s).expect("trainer");
+        (t, Session::start(rm.clone(), device, s).expect("session"))
+    }
+
     #[derive(Default)]
     struct Collect(Vec<StepReport>);
 
@@ -772,11 +791,11 @@ mod tests {
         let mut weights = Vec::new();
         for (name, micro) in [("golden-a", 4), ("golden-b", 1)] {
             let s = settings(&tmp(name), 1, 4, micro);
-            let mut t =
-                RmTrainer::new(&tok, rm.clone(), &device, &train, &[], RewardConfig::default(), s).expect("trainer");
-            let rep = t.train_step().expect("step");
+            let mut t = RmTrainer::new(&tok, &rm, &train, &[], RewardConfig::default(), &s).expect("trainer");
+            let mut session = Session::start(rm.clone(), &device, s).expect("session");
+            let rep = t.train_step(&mut session).expect("step");
             losses.push(rep.loss);
-            let w: Vec<f32> = t.model().score.weight.val().into_data().try_to_vec().expect("w");
+            let w: Vec<f32> = session.model.score.weight.val().into_data().try_to_vec().expect("w");
             weights.push(w);
         }
         assert!(
@@ -804,20 +823,11 @@ mod tests {
         let (rm, tok) = tiny_rm(&device);
         let (train, eval) = (pairs(16, 0), pairs(8, 100));
         let out = tmp("learn");
-        let mut t = RmTrainer::new(
-            &tok,
-            rm.clone(),
-            &device,
-            &train,
-            &eval,
-            RewardConfig::default(),
-            settings(&out, 12, 4, 2),
-        )
-        .expect("trainer");
-        let before = t.evaluate().expect("eval").expect("has eval");
+        let (mut t, mut session) = start(&tok, &rm, &device, &train, &eval, settings(&out, 12, 4, 2));
+        let before = t.evaluate(&session).expect("eval").expect("has eval");
         let mut obs = Collect::default();
-        t.train(&mut obs).expect("train");
-        let after = t.evaluate().expect("eval").expect("has eval");
+        t.train(&mut session, &mut obs).expect("train");
+        let after = t.evaluate(&session).expect("eval").expect("has eval");
         assert!(
             after.loss < before.loss - 0.1,
             "eval loss {} -> {}",
@@ -833,30 +843,12 @@ mod tests {
 
         // Resume: stop after 6 steps, then continue to 12 from the checkpoint: the same last losses.
         let out2 = tmp("resume");
-        let mut a = RmTrainer::new(
-            &tok,
-            rm.clone(),
-            &device,
-            &train,
-            &eval,
-            RewardConfig::default(),
-            settings(&out2, 6, 4, 2),
-        )
-        .expect("trainer");
-        a.train(&mut Quiet).expect("first half");
-        let mut b = RmTrainer::new(
-            &tok,
-            rm,
-            &device,
-            &train,
-            &eval,
-            RewardConfig::default(),
-            settings(&out2, 12, 4, 2),
-        )
-        .expect("resumed");
-        assert_eq!(b.step(), 6);
+        let (mut a, mut a_session) = start(&tok, &rm, &device, &train, &eval, settings(&out2, 6, 4, 2));
+        a.train(&mut a_session, &mut Quiet).expect("first half");
+        let (mut b, mut b_session) = start(&tok, &rm, &device, &train, &eval, settings(&out2, 12, 4, 2));
+        assert_eq!(b_session.step, 6);
         let mut obs2 = Collect::default();
-        b.train(&mut obs2).expect("second half");
+        b.train(&mut b_session, &mut obs2).expect("second half");
         for (x, y) in obs.0[6..].iter().zip(&obs2.0) {
             assert_eq!(x.step, y.step);
             assert!(
@@ -871,7 +863,7 @@ mod tests {
         // Export, reload, and score through the Reward seam: the same numbers.
         let dir = out.join("final");
         let tok_json = tok.inner().to_string(false).expect("tokenizer json");
-        t.session
+        session
             .merged()
             .export(&dir, &[("tokenizer.json", tok_json.into_bytes())])
             .expect("export");
@@ -885,7 +877,7 @@ mod tests {
         let inputs: Vec<RewardInput<'_>> = texts.iter().map(|(p, c)| RewardInput::unreferenced(p, c)).collect();
         let got = neural.score(&inputs).expect("score");
         let enc = encode_rm_pairs(&tok, &eval[..3], 2, 512).expect("encode");
-        let (want, _) = pair_rewards(&t.model().valid(), &enc, 3, &plain).expect("rewards");
+        let (want, _) = pair_rewards(&session.model.valid(), &enc, 3, &plain).expect("rewards");
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "neural reward {g} vs trained model {w}");
         }
@@ -932,23 +924,22 @@ mod tests {
             ..settings(out, steps, 4, 2)
         };
         let run = |out: &Path, steps: usize| {
-            let mut t = RmTrainer::new(&tok, rm.clone(), &device, &train, &[], RewardConfig::default(), with_lora(out, steps))
-                .expect("trainer");
+            let (mut t, mut session) = start(&tok, &rm, &device, &train, &[], with_lora(out, steps));
             let mut obs = Collect::default();
-            t.train(&mut obs).expect("train");
-            (t, obs.0)
+            t.train(&mut session, &mut obs).expect("train");
+            (session, obs.0)
         };
         let (straight, split) = (tmp("lora-straight"), tmp("lora-split"));
         let (t, full) = run(&straight, 4);
         // Trained: the adapters and the (new) score head, nothing else.
-        let trained: Vec<String> = crate::lora::trainable_tensors(&t.session.model).into_iter().map(|(n, _)| n).collect();
+        let trained: Vec<String> = crate::lora::trainable_tensors(&t.model).into_iter().map(|(n, _)| n).collect();
         assert_eq!(trained.len(), 2 * 2 * 2 + 1, "{trained:?}");
         assert!(trained.iter().all(|n| n == "score.weight" || n.ends_with(".lora.a") || n.ends_with(".lora.b")), "{trained:?}");
         let head0: Vec<f32> = rm.score.weight.val().into_data().try_to_vec().expect("w");
-        let head: Vec<f32> = t.model().score.weight.val().into_data().try_to_vec().expect("w");
+        let head: Vec<f32> = t.model.score.weight.val().into_data().try_to_vec().expect("w");
         assert!(head0.iter().zip(&head).any(|(a, b)| (a - b).abs() > 1e-4), "the score head is trained");
         let emb = |m: &RewardModel| -> Vec<f32> { m.backbone.embed_tokens.weight.val().into_data().try_to_vec().expect("emb") };
-        assert_eq!(emb(&rm), emb(t.model()), "frozen embeddings");
+        assert_eq!(emb(&rm), emb(&t.model), "frozen embeddings");
         // Stop after 2, rerun to 4: the same losses as never stopping (the head comes back from the checkpoint).
         let (_, first) = run(&split, 2);
         assert_eq!(first.len(), 2);
@@ -960,7 +951,7 @@ mod tests {
         // The checkpoint's merged model is a plain HF classifier with the trained head.
         let back = RewardModel::load_hf_dir(&straight.join("checkpoint-4"), &Device::flex()).expect("reload");
         let enc = encode_rm_pairs(&tok, &train[..3], 2, 512).expect("encode");
-        let (want, _) = pair_rewards(&t.session.merged(), &enc, 3, &Device::flex()).expect("rewards");
+        let (want, _) = pair_rewards(&t.merged(), &enc, 3, &Device::flex()).expect("rewards");
         let (got, _) = pair_rewards(&back, &enc, 3, &Device::flex()).expect("rewards");
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "reloaded reward {g} vs trained {w}");

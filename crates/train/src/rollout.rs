@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use temper_models::{AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingParams, generate};
-use temper_rewards::{AnswerPrompt, ArithmeticConfig, ArithmeticTask, RewardInput, RewardSpec, WeightedSum};
+use temper_chat::GenerationParams;
+use temper_models::{AttentionInfo, CausalLm, GenerationConfig, generate};
+use temper_rewards::{AnswerPrompt, ArithmeticConfig, ArithmeticTask, Reward, RewardInput, RewardSpec};
 use temper_tensor_ops::EntropyMode;
-use temper_tokenizer::{Message, Tokenizer};
+use temper_tokenizer::{Message, SpecialIds, Tokenizer};
 
 use crate::batch::int_tensor;
 use crate::data::{PromptExample, parse_prompt, read_jsonl};
@@ -93,57 +94,6 @@ impl Default for TaskSpec {
             shots: d_shots(),
             instruction: None,
             prefill: d_answer_prefill(),
-        }
-    }
-}
-
-/// Sampling settings for rollouts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerationSettings {
-    /// New tokens per completion (TRL `max_completion_length`).
-    #[serde(default = "d_max_new")]
-    pub max_new_tokens: usize,
-    /// Sampling temperature (TRL default 1.0).
-    #[serde(default = "d_temp")]
-    pub temperature: f64,
-    /// Optional top-k.
-    #[serde(default)]
-    pub top_k: Option<usize>,
-    /// Optional top-p.
-    #[serde(default)]
-    pub top_p: Option<f64>,
-    /// Render prompts with the model's chat template (instruction as the system message).
-    #[serde(default = "d_true")]
-    pub chat: bool,
-    /// Stop a completion once its text (after the prefill) contains one of these (default `</answer>`).
-    #[serde(default = "d_stop")]
-    pub stop: Vec<String>,
-}
-
-fn d_stop() -> Vec<String> {
-    vec!["</answer>".into()]
-}
-
-fn d_max_new() -> usize {
-    16
-}
-fn d_temp() -> f64 {
-    1.0
-}
-fn d_true() -> bool {
-    true
-}
-
-impl Default for GenerationSettings {
-    fn default() -> Self {
-        Self {
-            max_new_tokens: d_max_new(),
-            temperature: d_temp(),
-            top_k: None,
-            top_p: None,
-            chat: true,
-            stop: d_stop(),
         }
     }
 }
@@ -327,33 +277,34 @@ pub struct Rollout {
     pub references: Vec<Option<String>>,
 }
 
-/// Generates `g` completions for each prompt with the (non-autodiff) policy.
-pub fn rollout(
-    policy: &Llama,
-    tok: &Tokenizer,
+/// What a rollout needs besides the policy: the tokenizer (prompts are decoded with it, stop strings checked on
+/// its decoding), its eos/pad ids ([`Tokenizer::special_ids`]) and the sampling parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Sampler<'a> {
+    /// Decodes completions.
+    pub tok: &'a Tokenizer,
+    /// End-of-sequence (stops a completion) and padding ids.
+    pub ids: SpecialIds,
+    /// Sampling parameters; their `seed` is replaced by each call's.
+    pub params: &'a GenerationParams,
+}
+
+/// Generates `g` completions for each prompt with the (non-autodiff) policy, seeded by `seed`.
+pub fn rollout<M: CausalLm + ?Sized>(
+    policy: &M,
+    sampler: Sampler<'_>,
     prompts: &[&RenderedPrompt],
     g: usize,
-    settings: &GenerationSettings,
     seed: u64,
     device: &Device,
 ) -> Result<Rollout> {
-    let eos = tok.eos_id().or(policy.config().eos_token_id);
-    let config = GenerationConfig {
-        max_new_tokens: settings.max_new_tokens,
-        sampling: SamplingParams {
-            temperature: settings.temperature,
-            top_k: settings.top_k,
-            top_p: settings.top_p,
-        },
-        seed,
-        stop_token_ids: eos.into_iter().collect(),
-        stop_strings: settings.stop.clone(),
-        pad_token_id: tok.pad_id().or(eos).unwrap_or(0),
-    };
+    let tok = sampler.tok;
+    let mut config = GenerationConfig::new(sampler.params, sampler.ids);
+    config.seed = seed;
     let rows: Vec<&RenderedPrompt> = prompts.iter().flat_map(|p| std::iter::repeat_n(*p, g)).collect();
     let ids: Vec<Vec<u32>> = rows.iter().map(|p| p.ids.clone()).collect();
     let decode = |ids: &[u32]| tok.decode(ids, true).unwrap_or_default();
-    let decoder: Option<temper_models::Decoder<'_>> = if settings.stop.is_empty() { None } else { Some(&decode) };
+    let decoder: Option<temper_models::Decoder<'_>> = if config.stop_strings.is_empty() { None } else { Some(&decode) };
     let gens = generate(policy, &ids, &config, device, decoder, |_, _| {})?;
     let mut r = Rollout {
         prompt_ids: Vec::new(),
@@ -385,8 +336,9 @@ impl Rollout {
         self.completion_ids.is_empty()
     }
 
-    /// Scores every completion with each reward: `(name, weight, scores)` per reward, and the weighted total.
-    pub fn score(&self, rewards: &WeightedSum) -> Result<temper_rewards::ScoreBreakdown> {
+    /// Scores every completion: `(name, weight, scores)` per part of `reward` ([`Reward::score_parts`]: a
+    /// weighted sum's parts, or the reward itself), and the weighted total.
+    pub fn score(&self, reward: &dyn Reward) -> Result<temper_rewards::ScoreBreakdown> {
         let inputs: Vec<RewardInput<'_>> = (0..self.len())
             .map(|i| RewardInput {
                 prompt: &self.prompt_texts[i],
@@ -394,7 +346,7 @@ impl Rollout {
                 reference: self.references[i].as_deref(),
             })
             .collect();
-        rewards.score_parts(&inputs).map_err(|e| TrainError::Reward(e.to_string()))
+        reward.score_parts(&inputs).map_err(|e| TrainError::Reward(e.to_string()))
     }
 
     /// Host tensors of rows `rows`: left-padded prompts + right-padded completions.
@@ -485,32 +437,33 @@ impl Packed {
     }
 }
 
-/// Greedy held-out evaluation: mean total reward and mean of the first reward (accuracy by convention).
-pub fn evaluate(
-    policy: &Llama,
-    tok: &Tokenizer,
+/// Greedy held-out evaluation (at most `sampler.params.max_new_tokens` tokens, its stop strings): mean total reward
+/// and mean of the first reward part (accuracy by convention).
+pub fn evaluate<M: CausalLm + ?Sized>(
+    policy: &M,
+    sampler: Sampler<'_>,
     prompts: &[RenderedPrompt],
-    rewards: &WeightedSum,
-    max_new_tokens: usize,
-    stop: &[String],
+    reward: &dyn Reward,
     device: &Device,
 ) -> Result<Option<(f64, f64)>> {
     if prompts.is_empty() {
         return Ok(None);
     }
-    let greedy = GenerationSettings {
-        max_new_tokens,
+    let greedy = GenerationParams {
         temperature: 0.0,
         top_k: None,
         top_p: None,
-        chat: true,
-        stop: stop.to_vec(),
+        ..sampler.params.clone()
+    };
+    let sampler = Sampler {
+        params: &greedy,
+        ..sampler
     };
     let (mut total, mut first, mut n) = (0.0, 0.0, 0usize);
     for chunk in prompts.chunks(16) {
         let refs: Vec<&RenderedPrompt> = chunk.iter().collect();
-        let r = rollout(policy, tok, &refs, 1, &greedy, 0, device)?;
-        let s = r.score(rewards)?;
+        let r = rollout(policy, sampler, &refs, 1, 0, device)?;
+        let s = r.score(reward)?;
         total += s.total.iter().sum::<f64>();
         if let Some((_, _, scores)) = s.parts.first() {
             first += scores.iter().sum::<f64>();

@@ -3,7 +3,6 @@
 //! written atomically and resumed exactly — for any [`Trainable`] module (a bare [`Llama`], a reward model, a
 //! policy with a value head), in full or through LoRA adapters (`[train] lora`).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,6 +32,20 @@ pub trait Trainable: Module + Sized {
     fn config_json(&self) -> serde_json::Value;
     /// Rebuilds the model from a folder written by [`Trainable::save_weights`] + [`Trainable::config_json`].
     fn load_weights(dir: &Path, device: &Device) -> Result<Self>;
+    /// Writes the final model folder `dir` (weights, `config.json` and the `extra` files, e.g. `tokenizer.json`)
+    /// atomically, from a plain (merged) model: what `output_dir/final/` holds. Default: the checkpoint's
+    /// [`Trainable::save_weights`] + [`Trainable::config_json`].
+    fn write_export(&self, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
+        let config = serde_json::to_vec_pretty(&self.config_json()).map_err(|e| TrainError::Export(e.to_string()))?;
+        atomic_dir(dir, |tmp| {
+            self.save_weights(tmp)?;
+            write_atomic(&tmp.join("config.json"), &config)?;
+            for (name, content) in extra {
+                write_atomic(&tmp.join(name), content)?;
+            }
+            Ok(())
+        })
+    }
     /// Whether the parameter at burn path `path` is trained in full when LoRA is on (a task head such as a
     /// reward model's `score`; PEFT's `modules_to_save`). Default: none.
     fn trained_in_full(_path: &str) -> bool {
@@ -51,6 +64,10 @@ impl Trainable for Llama {
 
     fn load_weights(dir: &Path, device: &Device) -> Result<Self> {
         Ok(load_hf_dir(dir, device)?)
+    }
+
+    fn write_export(&self, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
+        crate::export::export_hf(self, dir, extra)
     }
 }
 
@@ -76,8 +93,8 @@ pub struct Update {
     pub metrics: Metrics,
 }
 
-/// Named scalar metrics of one step.
-pub type Metrics = BTreeMap<String, f64>;
+/// Named scalar metrics of one step (TRL's names): the one `Metrics` type, from `temper-rl-objectives`.
+pub use temper_rl_objectives::Metrics;
 
 /// What one optimizer step did.
 #[derive(Clone, Debug, Serialize)]
@@ -315,6 +332,18 @@ impl<M: Trainable> Session<M> {
     /// (`W + (alpha/r)·A B`), what exports and checkpoints write.
     pub fn merged(&self) -> M {
         self.model.valid().materialize()
+    }
+
+    /// Writes the trained model, merged, to `output_dir/final/` with the tokenizer's `tokenizer.json` (a folder
+    /// Temper and transformers load); returns the folder.
+    pub fn export_final(&self, tok: &temper_tokenizer::Tokenizer) -> Result<PathBuf> {
+        let dir = self.settings.output_dir.join("final");
+        let json = tok
+            .inner()
+            .to_string(false)
+            .map_err(|e| TrainError::Export(format!("serialising the tokenizer: {e}")))?;
+        self.merged().write_export(&dir, &[("tokenizer.json", json.into_bytes())])?;
+        Ok(dir)
     }
 
     /// True while steps remain.

@@ -11,7 +11,7 @@ use temper_tensor_ops::EntropyMode;
 use temper_tokenizer::Tokenizer;
 
 use crate::batch::{PaddedBatch, Tokenized, mask_tensor, shift_mask, token_scores, tokenize_sft};
-use crate::config::TrainSettings;
+use crate::config::{TrainSettings, default_device};
 use crate::data::{Cursor, SftExample, parse_sft, read_jsonl};
 use crate::error::Result;
 use crate::session::{Metrics, Observer, Session};
@@ -36,10 +36,6 @@ pub struct SftRunConfig {
     /// Objective settings.
     #[serde(default)]
     pub sft: SftConfig,
-}
-
-pub(crate) fn default_device() -> String {
-    "cpu".into()
 }
 
 /// The SFT objective's inputs for one padded micro-batch: next-token log-probs under `model`, the loss mask
@@ -70,8 +66,9 @@ impl<'a> SftTrainer<'a> {
         config: SftConfig,
         settings: &TrainSettings,
     ) -> Result<Self> {
-        let eos = tok.eos_id().unwrap_or(0);
-        let pad = tok.pad_id().unwrap_or(eos);
+        // The tokenizer's ids (an SFT run has no model config at hand): the same rule as every trainer.
+        let ids = tok.special_ids(None);
+        let (eos, pad) = (ids.eos.unwrap_or(0), ids.pad);
         let enc = |xs: &[SftExample]| -> Result<Vec<Tokenized>> {
             xs.iter().map(|x| tokenize_sft(tok, x, eos, settings.max_length)).collect()
         };
