@@ -344,6 +344,45 @@ impl Tokenizer {
         self.pad
     }
 
+    /// The files transformers writes for a tokenizer (`save_pretrained` in transformers 5), so that an exported
+    /// folder loads with `AutoTokenizer.from_pretrained` — and with [`Tokenizer::from_file`] — with the same special
+    /// tokens and chat template: `tokenizer.json`, `tokenizer_config.json` (special tokens, `model_max_length`),
+    /// `special_tokens_map.json`, and `chat_template.jinja` holding the template byte for byte as it was read.
+    pub fn hf_files(&self, model_max_length: Option<usize>) -> Result<Vec<(String, Vec<u8>)>, TokenizerError> {
+        let build = |reason: String| TokenizerError::Build {
+            origin: PathBuf::from("<export>"),
+            reason,
+        };
+        let tokenizer_json = self.inner.to_string(false).map_err(|e| build(format!("serialising tokenizer.json: {e}")))?;
+        let token = |id: Option<u32>| -> Result<Option<String>, TokenizerError> {
+            id.map(|i| self.inner.id_to_token(i).ok_or_else(|| build(format!("special token id {i} is not in the vocabulary"))))
+                .transpose()
+        };
+        let (bos, eos, pad) = (token(self.bos)?, token(self.eos)?, token(self.pad)?);
+        let mut special = serde_json::Map::new();
+        for (key, value) in [("bos_token", &bos), ("eos_token", &eos), ("pad_token", &pad)] {
+            if let Some(v) = value {
+                special.insert(key.into(), json!(v));
+            }
+        }
+        let mut config = special.clone();
+        config.insert("clean_up_tokenization_spaces".into(), json!(false));
+        config.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
+        if let Some(n) = model_max_length {
+            config.insert("model_max_length".into(), json!(n));
+        }
+        let pretty = |v: &Json| serde_json::to_vec_pretty(v).map_err(|e| build(format!("serialising JSON: {e}")));
+        let mut files = vec![
+            ("tokenizer.json".to_string(), tokenizer_json.into_bytes()),
+            ("tokenizer_config.json".to_string(), pretty(&Json::Object(config))?),
+            ("special_tokens_map.json".to_string(), pretty(&Json::Object(special))?),
+        ];
+        if let Some(t) = &self.chat_template {
+            files.push(("chat_template.jinja".to_string(), t.original_source().as_bytes().to_vec()));
+        }
+        Ok(files)
+    }
+
     /// The one rule for the ids that end and pad a sequence: EOS is the tokenizer's, else the model config's
     /// (`model_eos`); padding is the tokenizer's pad token, else EOS, else 0 (padding is never attended to, so
     /// any id works once the mask hides it).
