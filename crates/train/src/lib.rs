@@ -16,6 +16,7 @@ mod data;
 mod dpo;
 mod error;
 mod export;
+mod model_card;
 mod grpo;
 mod lora;
 mod params;
@@ -40,6 +41,7 @@ pub use data::{
 };
 pub use error::{Result, TrainError};
 pub use export::{export_hf, hf_tensors};
+pub use model_card::{ModelCard, generation_config, hf_folder_files};
 pub use lora::{LORA_TARGETS, LoraSettings, trainable_count, trainable_tensors};
 pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
