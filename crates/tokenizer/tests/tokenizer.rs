@@ -289,6 +289,29 @@ fn exported_hf_files_reload_with_the_same_special_tokens_template_and_ids() {
 }
 
 #[test]
+fn gguf_metadata_is_the_original_files_and_rebuilds_the_same_tokenizer() {
+    let Some(path) = smollm2_gguf() else { return };
+    let Some(tok) = smollm2() else { return };
+    let original = GgufFile::open(&path).expect("open");
+    let meta = tok.gguf_metadata().expect("metadata");
+    for (key, value) in &meta {
+        if key == "tokenizer.ggml.add_bos_token" || key == "tokenizer.ggml.add_space_prefix" {
+            continue;
+        }
+        assert_eq!(Some(value), original.get(key), "{key} differs from the original GGUF's");
+    }
+    let out = std::env::temp_dir().join(format!("temper-tok-gguf-{}.gguf", std::process::id()));
+    let mut w = GgufWriter::new();
+    for (key, value) in meta {
+        w.metadata(&key, value);
+    }
+    w.write(&out).expect("write");
+    let back = Tokenizer::from_gguf(&GgufFile::open(&out).expect("reopen")).expect("rebuild");
+    assert!(check_lines(&back, &Path::new(TESTDATA).join("smollm2/tok_public.jsonl")) > 0, "the fixture has lines");
+    let _ = std::fs::remove_file(&out);
+}
+
+#[test]
 fn word_level_tokenizer_json_reproduces_trl_inputs() {
     let dir = Path::new(TESTDATA).join("trl-parity/tokenizer");
     let tok = Tokenizer::from_file(&dir.join("tokenizer.json")).expect("load");
