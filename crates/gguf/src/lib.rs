@@ -34,7 +34,7 @@ mod writer;
 
 pub use dtype::GgmlType;
 pub use error::GgufError;
-pub use quant::{QuantizeError, quantize};
+pub use quant::{QuantizeError, dequantize, quantize};
 pub use file::{DEFAULT_ALIGNMENT, GgufFile, TensorInfo};
 pub use value::GgufValue;
 pub use writer::GgufWriter;

@@ -12,8 +12,8 @@ pub enum QuantizeError {
     /// No quantizer is written for this type.
     #[error("quantizing to {0:?} is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_1)")]
     Unsupported(GgmlType),
-    /// The number of values is not a whole number of blocks.
-    #[error("{len} values are not a whole number of {dtype:?} blocks of {block}")]
+    /// The number of values (or bytes, when decoding) is not a whole number of blocks.
+    #[error("{len} values or bytes are not a whole number of {dtype:?} blocks of {block}")]
     PartialBlock {
         /// The type.
         dtype: GgmlType,
@@ -48,6 +48,20 @@ pub fn quantize(dtype: GgmlType, values: &[f32]) -> Result<Vec<u8>, QuantizeErro
         _ => unreachable!("checked above"),
     }
     Ok(out)
+}
+
+/// Decodes `bytes` (whole blocks of `dtype`) into f32 values appended to `out`: the inverse of [`quantize`] up to
+/// rounding, for every type the reader knows.
+pub fn dequantize(dtype: GgmlType, bytes: &[u8], out: &mut Vec<f32>) -> Result<(), QuantizeError> {
+    if !bytes.len().is_multiple_of(dtype.block_bytes()) {
+        return Err(QuantizeError::PartialBlock {
+            dtype,
+            len: bytes.len(),
+            block: dtype.block_bytes(),
+        });
+    }
+    crate::dequant::dequantize_into(dtype, bytes, out);
+    Ok(())
 }
 
 fn put_f16(out: &mut Vec<u8>, v: f32) {
@@ -100,7 +114,7 @@ mod tests {
         let bytes = quantize(dtype, x).expect("quantize");
         assert_eq!(bytes.len(), x.len() / dtype.block_size() * dtype.block_bytes());
         let mut back = Vec::new();
-        crate::dequant::dequantize_into(dtype, &bytes, &mut back);
+        dequantize(dtype, &bytes, &mut back).expect("whole blocks");
         back
     }
 

@@ -16,6 +16,7 @@ mod data;
 mod dpo;
 mod error;
 mod export;
+mod gguf_export;
 mod model_card;
 mod grpo;
 mod lora;
@@ -41,6 +42,7 @@ pub use data::{
 };
 pub use error::{Result, TrainError};
 pub use export::{export_hf, hf_tensors};
+pub use gguf_export::{GgufQuant, TensorQuantError, export_gguf};
 pub use model_card::{ModelCard, generation_config, hf_folder_files};
 pub use lora::{LORA_TARGETS, LoraSettings, trainable_count, trainable_tensors};
 pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
