@@ -114,16 +114,3 @@ pub fn cem(args: &TrainArgs) -> Result<()> {
     bar.finish();
     finish(&session, tok)
 }
-
-pub fn export(model: &str, out: &Path) -> Result<()> {
-    let device = burn::tensor::Device::flex();
-    let loaded = load(model, &device)?;
-    let mut extra = Vec::new();
-    if let Some(tok) = &loaded.tokenizer {
-        let json = tok.inner().to_string(false).map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))?;
-        extra.push(("tokenizer.json", json.into_bytes()));
-    }
-    export_hf(&loaded.model, out, &extra)?;
-    println!("wrote {}", out.display());
-    Ok(())
-}

@@ -106,3 +106,45 @@ fn exported_smollm2_opens_in_transformers_and_its_gguf_reader_with_the_same_chat
     assert_eq!(report["hf"]["eos_token_id"], 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `(name, dtype, relative rms)` of each tensor line `temper export --format gguf` prints.
+fn quant_report(stdout: &str) -> Vec<(String, String, f64)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 8 && f[5] == "relative").then(|| (f[0].to_string(), f[1].to_string(), f[7].parse().expect("a number")))
+        })
+        .collect()
+}
+
+#[test]
+fn quantized_gguf_exports_match_llama_cpp_quantizers_and_load_back() {
+    if !have_smollm2() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("temper-export-quant-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let prompt = ["generate", "--model", "", "--chat", "--prompt", "What is the capital of France?", "--max-new-tokens", "8"];
+    for (quant, check) in [("q4_1", 0), ("q8_0", 1)] {
+        let out = dir.join(format!("smollm2-{quant}.gguf"));
+        let path = out.to_str().expect("UTF-8 path").to_string();
+        let report = quant_report(&temper(&["export", "--model", "smollm2", "--format", "gguf", "--quant", quant, "--out", &path]));
+        assert_eq!(report.len(), 272, "every tensor of SmolLM2 is reported");
+        for (name, dtype, rel) in &report {
+            if dtype == "F32" {
+                assert_eq!(*rel, 0.0, "{name}: norms stay exact");
+            } else if check == 0 && name != "token_embd.weight" {
+                // The asset's matrices are Q4_1: re-quantizing their values with llama.cpp's reference rule is exact.
+                assert_eq!(*rel, 0.0, "{name}: Q4_1 of Q4_1 values must be exact");
+            } else {
+                assert!(*rel < if check == 0 { 0.1 } else { 0.01 }, "{name} {dtype}: relative rms {rel}");
+            }
+        }
+        let mut args = prompt;
+        args[2] = &path;
+        assert!(temper(&args).contains("Paris"), "{quant}: the re-loaded model still answers");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
