@@ -1,5 +1,6 @@
 //! `temper`: the command-line front end (fetch assets, tokenize, generate, and more as crates land).
 
+mod export;
 mod judge;
 mod pref;
 mod progress;
@@ -61,15 +62,9 @@ enum Command {
     Dpo(TrainArgs),
     /// Preference pairs from a model's own samples ranked by rule rewards (best vs worst of K per prompt).
     MakePairs(pref::MakePairsArgs),
-    /// Write a model as HF safetensors + config.json (+ tokenizer.json when known).
-    Export {
-        /// An asset name, a GGUF file, an HF folder or a checkpoint folder.
-        #[arg(long)]
-        model: String,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// Write a model as a complete HF folder (weights, config, tokenizer, chat template, generation config) or as a
+    /// GGUF file (`--format gguf --quant f32|f16|q8_0|q4_1`) for llama.cpp and Ollama.
+    Export(export::ExportArgs),
     /// Judge answer pairs with a local model or an OpenAI-compatible endpoint.
     Judge(judge::JudgeArgs),
     /// Agreement between two label files (κ, α, percent agreement… with bootstrap CIs).
@@ -154,7 +149,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rm(args) => pref::rm(&args),
         Command::Dpo(args) => pref::dpo(&args),
         Command::MakePairs(args) => pref::make_pairs_cmd(&args),
-        Command::Export { model, out } => train::export(&model, &out),
+        Command::Export(args) => export::export_cmd(&args),
         Command::Judge(args) => judge::judge_cmd(&args),
         Command::Agree(args) => judge::agree_cmd(&args),
         Command::ChampAgreement(args) => judge::champ_cmd(&args),

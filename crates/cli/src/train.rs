@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use temper_models::Llama;
 use temper_tokenizer::Tokenizer;
 use temper_train::{CemRunConfig, GrpoRunConfig, PpoRunConfig, RlooRunConfig};
-use temper_train::{OnlineConfig, Session, SftRunConfig, SftTrainer, Trainable, TrainSettings, export_hf, start_online};
+use temper_train::{OnlineConfig, Session, SftRunConfig, SftTrainer, Trainable, TrainSettings, start_online};
 
 use crate::progress::TrainBar;
 use crate::{TrainArgs, load};
@@ -94,17 +94,4 @@ pub fn ppo(args: &TrainArgs) -> Result<()> {
 
 pub fn cem(args: &TrainArgs) -> Result<()> {
     online::<CemRunConfig>(args, "cem")
-}
-
-pub fn export(model: &str, out: &Path) -> Result<()> {
-    let device = burn::tensor::Device::flex();
-    let loaded = load(model, &device)?;
-    let mut extra = Vec::new();
-    if let Some(tok) = &loaded.tokenizer {
-        let json = tok.inner().to_string(false).map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))?;
-        extra.push(("tokenizer.json", json.into_bytes()));
-    }
-    export_hf(&loaded.model, out, &extra)?;
-    println!("wrote {}", out.display());
-    Ok(())
 }

@@ -28,11 +28,13 @@ mod dequant;
 mod dtype;
 mod error;
 mod file;
+mod quant;
 mod value;
 mod writer;
 
 pub use dtype::GgmlType;
 pub use error::GgufError;
+pub use quant::{QuantizeError, dequantize, quantize};
 pub use file::{DEFAULT_ALIGNMENT, GgufFile, TensorInfo};
 pub use value::GgufValue;
 pub use writer::GgufWriter;

@@ -46,6 +46,8 @@ pub use llama::{Attention, AttentionInfo, DecoderLayer, KvCache, Llama, Mlp};
 #[cfg(feature = "tokenizer")]
 pub use load::{LoadedModel, load_model};
 pub use memory::retain_freed_memory;
-pub use loader::{GgufWeights, HfWeights, HostTensor, WeightSource, build_llama, load_gguf, load_hf_dir};
+pub use loader::{
+    GgufWeights, HfWeights, HostTensor, WeightSource, build_llama, gguf_name, load_gguf, load_hf_dir, permute_rows,
+};
 pub use temper_tensor_ops::SamplingParams;
 pub use thin::HotWorkers;

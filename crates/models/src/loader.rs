@@ -168,8 +168,9 @@ impl<'a> GgufWeights<'a> {
     }
 }
 
-/// Maps an HF tensor name to its GGUF name.
-fn gguf_name(hf: &str) -> Option<String> {
+/// Maps an HF tensor name of a Llama-family model to its llama.cpp GGUF name (`model.layers.3.mlp.up_proj.weight`
+/// → `blk.3.ffn_up.weight`).
+pub fn gguf_name(hf: &str) -> Option<String> {
     let fixed = match hf {
         "model.embed_tokens.weight" => Some("token_embd.weight"),
         "model.norm.weight" => Some("output_norm.weight"),
@@ -207,6 +208,24 @@ fn unpermute_rows(values: &[f32], rows: usize, cols: usize, n_heads: usize) -> V
             for s in 0..2 {
                 let src = h * hd + 2 * j + s;
                 let dst = h * hd + s * half + j;
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&values[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+/// llama.cpp's `permute`, which its HF → GGUF converter applies to Llama's Q and K rows: HF row
+/// `h·hd + s·hd/2 + j` goes to GGUF row `h·hd + 2j + s`. The inverse of the loader's un-permutation.
+pub fn permute_rows(values: &[f32], rows: usize, cols: usize, n_heads: usize) -> Vec<f32> {
+    let hd = rows / n_heads;
+    let half = hd / 2;
+    let mut out = vec![0.0f32; values.len()];
+    for h in 0..n_heads {
+        for j in 0..half {
+            for s in 0..2 {
+                let dst = h * hd + 2 * j + s;
+                let src = h * hd + s * half + j;
                 out[dst * cols..(dst + 1) * cols].copy_from_slice(&values[src * cols..(src + 1) * cols]);
             }
         }
@@ -392,5 +411,6 @@ mod tests {
         }
         assert_ne!(permuted, hf);
         assert_eq!(unpermute_rows(&permuted, rows, cols, n_heads), hf);
+        assert_eq!(permute_rows(&hf, rows, cols, n_heads), permuted, "permute_rows is llama.cpp's permute");
     }
 }

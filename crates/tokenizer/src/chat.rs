@@ -20,6 +20,7 @@ const NAME: &str = "chat_template";
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
     env: Environment<'static>,
+    original: String,
     source: String,
     bos_token: String,
     eos_token: String,
@@ -40,15 +41,27 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.set_unknown_method_callback(python_method);
+        let original = source.to_string();
         let source = without_generation_tags(source);
         env.add_template_owned(NAME, source.clone())
             .map_err(template_error)?;
         Ok(ChatTemplate {
             env,
+            original,
             source,
             bos_token: bos_token.into(),
             eos_token: eos_token.into(),
         })
+    }
+
+    /// The template exactly as given to [`ChatTemplate::new`] (what an export writes to `chat_template.jinja`).
+    pub fn original_source(&self) -> &str {
+        &self.original
+    }
+
+    /// The BOS and EOS token strings the template may refer to.
+    pub fn special_tokens(&self) -> (&str, &str) {
+        (&self.bos_token, &self.eos_token)
     }
 
     /// The template source as compiled (with `{% generation %}` markers turned into no-op blocks).

@@ -344,6 +344,137 @@ impl Tokenizer {
         self.pad
     }
 
+    /// The files transformers writes for a tokenizer (`save_pretrained` in transformers 5), so that an exported
+    /// folder loads with `AutoTokenizer.from_pretrained` — and with [`Tokenizer::from_file`] — with the same special
+    /// tokens and chat template: `tokenizer.json`, `tokenizer_config.json` (special tokens, `model_max_length`),
+    /// `special_tokens_map.json`, and `chat_template.jinja` holding the template byte for byte as it was read.
+    pub fn hf_files(&self, model_max_length: Option<usize>) -> Result<Vec<(String, Vec<u8>)>, TokenizerError> {
+        let build = |reason: String| TokenizerError::Build {
+            origin: PathBuf::from("<export>"),
+            reason,
+        };
+        let tokenizer_json = self.inner.to_string(false).map_err(|e| build(format!("serialising tokenizer.json: {e}")))?;
+        let token = |id: Option<u32>| -> Result<Option<String>, TokenizerError> {
+            id.map(|i| self.inner.id_to_token(i).ok_or_else(|| build(format!("special token id {i} is not in the vocabulary"))))
+                .transpose()
+        };
+        let (bos, eos, pad) = (token(self.bos)?, token(self.eos)?, token(self.pad)?);
+        let mut special = serde_json::Map::new();
+        for (key, value) in [("bos_token", &bos), ("eos_token", &eos), ("pad_token", &pad)] {
+            if let Some(v) = value {
+                special.insert(key.into(), json!(v));
+            }
+        }
+        let mut config = special.clone();
+        config.insert("clean_up_tokenization_spaces".into(), json!(false));
+        config.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
+        if let Some(n) = model_max_length {
+            config.insert("model_max_length".into(), json!(n));
+        }
+        let pretty = |v: &Json| serde_json::to_vec_pretty(v).map_err(|e| build(format!("serialising JSON: {e}")));
+        let mut files = vec![
+            ("tokenizer.json".to_string(), tokenizer_json.into_bytes()),
+            ("tokenizer_config.json".to_string(), pretty(&Json::Object(config))?),
+            ("special_tokens_map.json".to_string(), pretty(&Json::Object(special))?),
+        ];
+        if let Some(t) = &self.chat_template {
+            files.push(("chat_template.jinja".to_string(), t.original_source().as_bytes().to_vec()));
+        }
+        Ok(files)
+    }
+
+    /// The `tokenizer.*` metadata of a GGUF file that rebuilds this tokenizer in llama.cpp (and in
+    /// [`Tokenizer::from_gguf`]): `tokenizer.ggml.model = "gpt2"`, `pre` (`"smollm"` for the digit-split
+    /// pre-tokenizer, `"gpt-2"` for plain byte level), the tokens by id, their types (1 normal, 3 control = special
+    /// added token, 4 user-defined = other added token), the merges as `"a b"`, the special ids, and the chat
+    /// template as it was read. Only byte-level BPE tokenizers can be written (what GGUF's `gpt2` model is).
+    pub fn gguf_metadata(&self) -> Result<Vec<(String, GgufValue)>, TokenizerError> {
+        let unsupported = |reason: String| TokenizerError::Build {
+            origin: PathBuf::from("<gguf export>"),
+            reason,
+        };
+        let spec: Json = serde_json::from_str(
+            &self.inner.to_string(false).map_err(|e| unsupported(format!("serialising the tokenizer: {e}")))?,
+        )
+        .map_err(|e| unsupported(format!("reading the serialised tokenizer: {e}")))?;
+        let model = &spec["model"];
+        if model["type"] != "BPE" {
+            return Err(unsupported(format!("GGUF's gpt2 tokenizer needs a BPE model, this one is {}", model["type"])));
+        }
+        let byte_level = |v: &Json| v["type"] == "ByteLevel";
+        let pre = &spec["pre_tokenizer"];
+        let pre_name = if byte_level(pre) {
+            "gpt-2"
+        } else if pre["type"] == "Sequence"
+            && pre["pretokenizers"].as_array().is_some_and(|p| {
+                p.len() == 2 && p[0]["type"] == "Digits" && p[0]["individual_digits"] == true && byte_level(&p[1])
+            })
+        {
+            "smollm"
+        } else {
+            return Err(unsupported(format!("no GGUF pre-tokenizer type matches {pre}")));
+        };
+        let n = self.vocab_size();
+        let mut tokens = vec![None; n];
+        if let Some(vocab) = model["vocab"].as_object() {
+            for (name, id) in vocab {
+                if let Some(slot) = id.as_u64().and_then(|i| tokens.get_mut(i as usize)) {
+                    *slot = Some(name.clone());
+                }
+            }
+        }
+        let mut types = vec![1i32; n];
+        for added in spec["added_tokens"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(content)) = (added["id"].as_u64(), added["content"].as_str())
+                && (id as usize) < n
+            {
+                tokens[id as usize] = Some(content.to_string());
+                types[id as usize] = if added["special"] == true { TOKEN_TYPE_CONTROL as i32 } else { TOKEN_TYPE_USER_DEFINED as i32 };
+            }
+        }
+        let tokens: Vec<GgufValue> = tokens
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| t.map(GgufValue::String).ok_or_else(|| unsupported(format!("token id {i} has no token"))))
+            .collect::<Result<_, _>>()?;
+        let merges: Vec<GgufValue> = model["merges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| match m {
+                Json::String(s) => Ok(GgufValue::String(s.clone())),
+                Json::Array(pair) if pair.len() == 2 => match (pair[0].as_str(), pair[1].as_str()) {
+                    (Some(a), Some(b)) => Ok(GgufValue::String(format!("{a} {b}"))),
+                    _ => Err(unsupported(format!("merge {m} is not two strings"))),
+                },
+                other => Err(unsupported(format!("merge {other} is not a pair"))),
+            })
+            .collect::<Result<_, _>>()?;
+        let mut meta = vec![
+            ("tokenizer.ggml.model".to_string(), GgufValue::String("gpt2".into())),
+            ("tokenizer.ggml.pre".to_string(), GgufValue::String(pre_name.into())),
+            ("tokenizer.ggml.tokens".to_string(), GgufValue::Array(tokens)),
+            ("tokenizer.ggml.token_type".to_string(), GgufValue::Array(types.into_iter().map(GgufValue::I32).collect())),
+            ("tokenizer.ggml.merges".to_string(), GgufValue::Array(merges)),
+        ];
+        for (key, id) in [
+            ("tokenizer.ggml.bos_token_id", self.bos),
+            ("tokenizer.ggml.eos_token_id", self.eos),
+            ("tokenizer.ggml.padding_token_id", self.pad),
+        ] {
+            if let Some(id) = id {
+                meta.push((key.to_string(), GgufValue::U32(id)));
+            }
+        }
+        // Temper never adds BOS or a leading space when encoding; say so, so llama.cpp does the same.
+        meta.push(("tokenizer.ggml.add_bos_token".to_string(), GgufValue::Bool(false)));
+        meta.push(("tokenizer.ggml.add_space_prefix".to_string(), GgufValue::Bool(false)));
+        if let Some(t) = &self.chat_template {
+            meta.push(("tokenizer.chat_template".to_string(), GgufValue::String(t.original_source().to_string())));
+        }
+        Ok(meta)
+    }
+
     /// The one rule for the ids that end and pad a sequence: EOS is the tokenizer's, else the model config's
     /// (`model_eos`); padding is the tokenizer's pad token, else EOS, else 0 (padding is never attended to, so
     /// any id works once the mask hides it).

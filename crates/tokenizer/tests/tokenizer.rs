@@ -253,6 +253,65 @@ fn smollm2_gguf_template_is_the_one_in_the_fixture() {
 }
 
 #[test]
+fn exported_hf_files_reload_with_the_same_special_tokens_template_and_ids() {
+    let Some(tok) = smollm2() else { return };
+    let dir = std::env::temp_dir().join(format!("temper-tok-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let files = tok.hf_files(Some(8192)).expect("hf files");
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"]
+    );
+    for (name, bytes) in &files {
+        std::fs::write(dir.join(name), bytes).expect("write");
+    }
+    let back = Tokenizer::from_file(&dir.join("tokenizer.json")).expect("reload");
+    assert_eq!((back.bos_id(), back.eos_id(), back.pad_id()), (tok.bos_id(), tok.eos_id(), tok.pad_id()));
+    let original = tok.chat_template().expect("template").original_source();
+    assert_eq!(back.chat_template().expect("reloaded template").original_source(), original);
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/chat_templates.json")).expect("fixture is JSON");
+    assert_eq!(original, str_of(&fixture["templates"], "smollm2"), "the template is the GGUF's, byte for byte");
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tokenizer_config.json")).expect("config")).expect("JSON");
+    assert_eq!(config["model_max_length"], 8192);
+    assert_eq!(config["eos_token"], "<|im_end|>");
+    let messages = [Message::system("Be brief."), Message::user("What is 2 + 3?")];
+    for text in ["  12 apples", "<|im_start|>user\nHi ½<|im_end|>", "caf\u{e9} \u{1F600}"] {
+        assert_eq!(back.encode(text).expect("encode"), tok.encode(text).expect("encode"), "{text:?}");
+    }
+    assert_eq!(
+        back.apply_chat_template(&messages, true).expect("render"),
+        tok.apply_chat_template(&messages, true).expect("render")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gguf_metadata_is_the_original_files_and_rebuilds_the_same_tokenizer() {
+    let Some(path) = smollm2_gguf() else { return };
+    let Some(tok) = smollm2() else { return };
+    let original = GgufFile::open(&path).expect("open");
+    let meta = tok.gguf_metadata().expect("metadata");
+    for (key, value) in &meta {
+        if key == "tokenizer.ggml.add_bos_token" || key == "tokenizer.ggml.add_space_prefix" {
+            continue;
+        }
+        assert_eq!(Some(value), original.get(key), "{key} differs from the original GGUF's");
+    }
+    let out = std::env::temp_dir().join(format!("temper-tok-gguf-{}.gguf", std::process::id()));
+    let mut w = GgufWriter::new();
+    for (key, value) in meta {
+        w.metadata(&key, value);
+    }
+    w.write(&out).expect("write");
+    let back = Tokenizer::from_gguf(&GgufFile::open(&out).expect("reopen")).expect("rebuild");
+    assert!(check_lines(&back, &Path::new(TESTDATA).join("smollm2/tok_public.jsonl")) > 0, "the fixture has lines");
+    let _ = std::fs::remove_file(&out);
+}
+
+#[test]
 fn word_level_tokenizer_json_reproduces_trl_inputs() {
     let dir = Path::new(TESTDATA).join("trl-parity/tokenizer");
     let tok = Tokenizer::from_file(&dir.join("tokenizer.json")).expect("load");
