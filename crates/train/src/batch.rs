@@ -50,7 +50,7 @@ pub fn tokenize_sft(tok: &Tokenizer, example: &SftExample, eos: u32, max_length:
             let ids = tok.encode(&render(tok, messages, false)?)?;
             let mut loss_mask = vec![0u8; ids.len()];
             for (k, m) in messages.iter().enumerate() {
-                if m.role != "assistant" {
+                if m.role != temper_tokenizer::Role::Assistant {
                     continue;
                 }
                 let start = tok.encode(&render(tok, &messages[..k], true)?)?.len();
