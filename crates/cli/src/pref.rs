@@ -140,17 +140,7 @@ pub fn dpo(args: &TrainArgs) -> Result<()> {
         None => run.load_data()?,
         Some(cfg) => {
             // Pairs from the model's own samples; kept in output_dir so that a resumed run trains on the same data.
-            let out = &run.train.output_dir;
-            let (train_path, eval_path) = (out.join("pairs.jsonl"), out.join("eval_pairs.jsonl"));
-            if run.train.resume && train_path.is_file() {
-                let read = |p: &Path| temper_train::read_jsonl(p, temper_train::parse_preference);
-                let eval = if eval_path.is_file() {
-                    read(&eval_path)?
-                } else {
-                    Vec::new()
-                };
-                (read(&train_path)?, eval)
-            } else {
+            temper_train::cached_pairs(&run.train.output_dir, run.train.resume, || {
                 eprintln!("sampling preference pairs from the model ...");
                 let policy = burn::module::Module::valid(&loaded.model);
                 let (t, e, stats) = make_pairs(&policy, tok, cfg, &device.clone().inner())?;
@@ -167,12 +157,8 @@ pub fn dpo(args: &TrainArgs) -> Result<()> {
                         "no prompt had a best sample better than its worst: raise [pairs] samples_per_prompt or num_prompts"
                     );
                 }
-                write_pairs_jsonl(&train_path, &t)?;
-                if !e.is_empty() {
-                    write_pairs_jsonl(&eval_path, &e)?;
-                }
-                (t, e)
-            }
+                Ok((t, e))
+            })?
         }
     };
     let reference = match &run.ref_model {

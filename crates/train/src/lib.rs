@@ -18,6 +18,7 @@ mod error;
 mod export;
 mod grpo;
 mod lora;
+mod pair_cache;
 mod params;
 mod ppo;
 mod rm;
@@ -40,6 +41,7 @@ pub use data::{
 };
 pub use error::{Result, TrainError};
 pub use export::{export_hf, hf_tensors};
+pub use pair_cache::{Pairs, cached_pairs};
 pub use lora::{LORA_TARGETS, LoraSettings, trainable_count, trainable_tensors};
 pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
