@@ -1,5 +1,5 @@
-//! Rewards for Temper's trainers: rule rewards on decoded completions, weighted sums, test-time scaling and
-//! built-in verifiable tasks.
+//! Rewards for Temper's trainers: rule rewards on decoded completions, weighted sums and test-time scaling. The
+//! tasks they score (arithmetic, GSM8K) live in `temper-tasks`.
 //!
 //! - **Seam:** [`Reward`] scores a batch of [`RewardInput`] (prompt, completion, optional reference), one `f64`
 //!   per item, with blanket impls for `&T`, `Box<T>` and `Arc<T>`; [`FnReward`] adapts a closure and
@@ -10,10 +10,9 @@
 //! - **Rule rewards:** [`AnswerAccuracy`] (exact or numeric), [`LastNumberAccuracy`], [`FormatReward`] (whole
 //!   completion regex), [`LengthPenalty`] (linear with a cap, or DAPO's overlong soft penalty); [`RewardSpec`]
 //!   is their serde config (`[[reward]] kind = "answer_accuracy"`), [`build_weighted_sum`] builds a list.
-//! - **Test-time scaling:** [`best_of_n`], [`majority_vote`], [`weighted_vote`], [`pass_at_k`], [`maj_at_k`] and
-//!   the verifier-guided beam [`search`] over a [`StepProposer`] and a [`Verifier`].
-//! - **Tasks:** [`ArithmeticTask`] (seeded problems, a held-out split that never meets the training stream),
-//!   [`AnswerPrompt`] and [`load_gsm8k`].
+//! - **Test-time scaling:** [`argmax_score`] (best-of-N: the index of the best-scored sample),
+//!   [`majority_vote`], [`weighted_vote`], [`pass_at_k`], [`maj_at_k`] and the verifier-guided beam [`search`]
+//!   over a [`StepProposer`] and a [`Verifier`]; [`RewardVerifier`] makes any [`Reward`] a verifier.
 //!
 //! **Invariant:** no tensors, no model, no tokenizer: everything here is text in, numbers out.
 //!
@@ -38,7 +37,6 @@ mod reward;
 mod rules;
 mod search;
 mod spec;
-mod tasks;
 mod tts;
 
 pub use answer::{
@@ -51,10 +49,6 @@ pub use rules::{
     AnswerAccuracy, FormatReward, LastNumberAccuracy, LengthPenalty, LengthUnit, MatchMode,
     THINK_ANSWER_FORMAT,
 };
-pub use search::{SearchConfig, SearchResult, StepProposer, Verifier, search};
+pub use search::{RewardVerifier, SearchConfig, SearchResult, StepProposer, Verifier, search};
 pub use spec::{RewardSpec, build_weighted_sum};
-pub use tasks::{
-    AnswerPrompt, ArithOp, ArithmeticConfig, ArithmeticProblem, ArithmeticTask, ChatMessage,
-    Gsm8kExample, HELD_OUT_ONE_IN, load_gsm8k, read_gsm8k,
-};
-pub use tts::{best_of_n, maj_at_k, majority_vote, mean_pass_at_k, pass_at_k, weighted_vote};
+pub use tts::{argmax_score, maj_at_k, majority_vote, mean_pass_at_k, pass_at_k, weighted_vote};

@@ -1,7 +1,9 @@
 //! Verifier-guided step search: a beam search where a [`StepProposer`] extends partial solutions and a
 //! [`Verifier`] (e.g. a process reward model) scores them, keeping the best `beam` partials per step.
+//! [`RewardVerifier`] lets any [`Reward`] serve as the verifier.
 
 use crate::error::{Result, RewardError};
+use crate::reward::{Reward, RewardInput, score_checked};
 
 /// Proposes continuations of a partial solution (e.g. an LLM sampling K next reasoning steps).
 pub trait StepProposer {
@@ -27,6 +29,51 @@ where
 {
     fn score(&self, states: &[S]) -> Result<Vec<f64>> {
         Ok(states.iter().map(self).collect())
+    }
+}
+
+/// Any [`Reward`] as a [`Verifier`] of text states: each state is scored as a completion of one `prompt`
+/// (with its optional `reference`), the whole beam in one [`Reward::score`] batch.
+///
+/// ```
+/// use temper_rewards::{AnswerAccuracy, MatchMode, RewardVerifier, Verifier};
+/// let verifier = RewardVerifier::new(AnswerAccuracy::new(MatchMode::Numeric), "What is 2 + 2?", Some("4"));
+/// let states = ["<answer>5</answer>".to_string(), "<answer>4.0</answer>".to_string()];
+/// assert_eq!(verifier.score(&states)?, [0.0, 1.0]);
+/// # Ok::<(), temper_rewards::RewardError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RewardVerifier<R> {
+    /// The reward that scores each state.
+    pub reward: R,
+    /// The prompt every state answers.
+    pub prompt: String,
+    /// The reference answer given to the reward.
+    pub reference: Option<String>,
+}
+
+impl<R: Reward> RewardVerifier<R> {
+    /// `reward` scoring completions of `prompt` against `reference`.
+    pub fn new(reward: R, prompt: impl Into<String>, reference: Option<&str>) -> RewardVerifier<R> {
+        RewardVerifier {
+            reward,
+            prompt: prompt.into(),
+            reference: reference.map(str::to_string),
+        }
+    }
+}
+
+impl<R: Reward, S: AsRef<str>> Verifier<S> for RewardVerifier<R> {
+    fn score(&self, states: &[S]) -> Result<Vec<f64>> {
+        let batch: Vec<RewardInput<'_>> = states
+            .iter()
+            .map(|s| RewardInput {
+                prompt: &self.prompt,
+                completion: s.as_ref(),
+                reference: self.reference.as_deref(),
+            })
+            .collect();
+        score_checked(&self.reward, &batch)
     }
 }
 
@@ -235,6 +282,29 @@ mod tests {
             )
             .is_err()
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reward_guides_the_search_through_its_verifier_adapter() -> Result<()> {
+        // The reward credits digits matching the reference at their position, like `prefix_score`.
+        let reward = crate::reward::FnReward::new("digits", |x: &RewardInput<'_>| {
+            let target = x.reference.unwrap_or_default();
+            x.completion.chars().zip(target.chars()).filter(|(a, b)| a == b).count() as f64
+        });
+        let verifier = RewardVerifier::new(reward, "digits of pi", Some("31415"));
+        let cfg = SearchConfig {
+            beam: 1,
+            expand: 10,
+            max_steps: 10,
+        };
+        let via_reward = search(&Digits { len: 5 }, &verifier, String::new(), &cfg)?;
+        let via_closure = search(&Digits { len: 5 }, &prefix_score("31415"), String::new(), &cfg)?;
+        assert_eq!(via_reward, via_closure);
+        assert_eq!((via_reward.best.as_str(), via_reward.score), ("31415", 5.0));
+        // A reward that needs a reference reports the missing one instead of scoring.
+        let strict = RewardVerifier::new(crate::rules::AnswerAccuracy::new(crate::rules::MatchMode::Numeric), "q", None);
+        assert!(Verifier::<&str>::score(&strict, &["<answer>1</answer>"]).is_err());
         Ok(())
     }
 

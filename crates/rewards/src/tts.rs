@@ -1,14 +1,15 @@
-//! Test-time scaling over N sampled candidates of one prompt: best-of-N, majority and weighted vote, and the
-//! pass@k (Chen et al. 2021, <https://arxiv.org/abs/2107.03374>) and maj@k accuracy estimators.
+//! Test-time scaling over N sampled candidates of one prompt: best-of-N ([`argmax_score`]), majority and weighted
+//! vote, and the pass@k (Chen et al. 2021, <https://arxiv.org/abs/2107.03374>) and maj@k accuracy estimators.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::error::{Result, RewardError};
 
-/// The index of the best candidate: the first maximum of `scores`. NaN never wins; `+inf` may.
-/// Errors when `scores` is empty or all NaN.
-pub fn best_of_n(scores: &[f64]) -> Result<usize> {
+/// Best-of-N over one prompt's candidates: the index of the best one, the first maximum of `scores`. NaN never
+/// wins; `+inf` may. Errors when `scores` is empty or all NaN. (Not to be confused with
+/// `temper_rl_objectives::cem::best_of_n`, CEM's per-group elite selection.)
+pub fn argmax_score(scores: &[f64]) -> Result<usize> {
     let mut best: Option<(usize, f64)> = None;
     for (i, &s) in scores.iter().enumerate() {
         if s.is_nan() {
@@ -20,7 +21,7 @@ pub fn best_of_n(scores: &[f64]) -> Result<usize> {
     }
     best.map(|(i, _)| i)
         .ok_or_else(|| RewardError::InvalidInput {
-            what: "best_of_n",
+            what: "argmax_score",
             message: if scores.is_empty() {
                 "no candidates".to_string()
             } else {
@@ -165,7 +166,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn best_of_n_table() {
+    fn argmax_score_table() {
         let nan = f64::NAN;
         let cases: &[(&[f64], Option<usize>)] = &[
             (&[0.1, 0.9, 0.5], Some(1)),
@@ -178,10 +179,10 @@ mod tests {
             (&[], None),
         ];
         for (scores, want) in cases {
-            assert_eq!(best_of_n(scores).ok(), *want, "{scores:?}");
+            assert_eq!(argmax_score(scores).ok(), *want, "{scores:?}");
         }
-        let err = best_of_n(&[nan, nan]).expect_err("all NaN");
-        assert_eq!(err.to_string(), "best_of_n: all 2 scores are NaN");
+        let err = argmax_score(&[nan, nan]).expect_err("all NaN");
+        assert_eq!(err.to_string(), "argmax_score: all 2 scores are NaN");
     }
 
     #[test]

@@ -1,12 +1,9 @@
 //! Training data in JSONL: prompt/completion, chat messages, preference pairs, and prompts with reference
-//! answers. Every error names the file, the line and the field.
-
-use std::path::Path;
+//! answers (those two records and the reader, [`read_jsonl`], are `temper-tasks`'). Every error names the file,
+//! the line and the field.
 
 use serde_json::Value;
 use temper_tokenizer::{Message, Role};
-
-use crate::error::{Result, TrainError};
 
 /// A supervised example.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,68 +21,8 @@ pub enum SftExample {
     Text(String),
 }
 
-/// A preference pair for DPO and reward models.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PreferencePair {
-    /// The shared prompt.
-    pub prompt: String,
-    /// The preferred completion.
-    pub chosen: String,
-    /// The dispreferred completion.
-    pub rejected: String,
-    /// Optional reward margin (reward-model training).
-    pub margin: Option<f64>,
-}
-
-/// A prompt for on-line RL (GRPO, RLOO, PPO, CEM) with an optional reference answer for rewards.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PromptExample {
-    /// The prompt text (already rendered, or a user message when `chat` is used).
-    pub prompt: String,
-    /// Reference answer given to rewards (`answer`, `reference` or `solution` field).
-    pub reference: Option<String>,
-}
-
-/// Reads a JSONL file, parsing each non-empty line with `parse`; errors name `path:line`.
-pub fn read_jsonl<T>(path: &Path, mut parse: impl FnMut(&Value) -> std::result::Result<T, String>) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let err = |message: String| TrainError::Data {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message,
-        };
-        let v: Value = serde_json::from_str(line).map_err(|e| err(format!("invalid JSON: {e}")))?;
-        if !v.is_object() {
-            return Err(err("expected a JSON object".into()));
-        }
-        out.push(parse(&v).map_err(err)?);
-    }
-    if out.is_empty() {
-        return Err(TrainError::Data {
-            path: path.to_path_buf(),
-            line: 0,
-            message: "no examples in file".into(),
-        });
-    }
-    Ok(out)
-}
-
-fn string_field(v: &Value, name: &str) -> std::result::Result<Option<String>, String> {
-    match v.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) if name != "prompt" => Ok(Some(n.to_string())),
-        Some(other) => Err(format!("field `{name}` must be a string, got {other}")),
-    }
-}
+/// The plain records and the JSONL reader live in `temper-tasks` (shared, not copied).
+pub use temper_tasks::{PreferencePair, PromptExample, parse_prompt, read_jsonl, string_field};
 
 fn messages(v: &Value) -> std::result::Result<Vec<Message>, String> {
     let arr = v.as_array().ok_or("field `messages` must be an array")?;
@@ -132,22 +69,6 @@ pub fn parse_preference(v: &Value) -> std::result::Result<PreferencePair, String
         rejected: need("rejected")?,
         margin,
     })
-}
-
-/// Parses one prompt line: `prompt` (or `question`) and an optional `answer`/`reference`/`solution`.
-pub fn parse_prompt(v: &Value) -> std::result::Result<PromptExample, String> {
-    let prompt = match string_field(v, "prompt")? {
-        Some(p) => p,
-        None => string_field(v, "question")?.ok_or("missing string field `prompt` (or `question`)")?,
-    };
-    let mut reference = None;
-    for name in ["answer", "reference", "solution"] {
-        if let Some(r) = string_field(v, name)? {
-            reference = Some(r);
-            break;
-        }
-    }
-    Ok(PromptExample { prompt, reference })
 }
 
 /// A seeded, epoch-wise shuffled cursor over `len` examples; its state is two numbers.
@@ -198,13 +119,14 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Result, TrainError};
 
     fn parse_lines<T>(text: &str, f: impl FnMut(&Value) -> std::result::Result<T, String>) -> Result<Vec<T>> {
         let dir = std::env::temp_dir().join(format!("temper-data-{}-{}", std::process::id(), text.len()));
         std::fs::create_dir_all(&dir).expect("tmp");
         let p = dir.join("d.jsonl");
         std::fs::write(&p, text).expect("write");
-        let r = read_jsonl(&p, f);
+        let r = read_jsonl(&p, f).map_err(TrainError::from);
         std::fs::remove_dir_all(&dir).ok();
         r
     }

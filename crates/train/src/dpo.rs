@@ -111,34 +111,26 @@ impl DpoRunConfig {
         let Some(cfg) = &self.pairs else {
             return self.load_data();
         };
-        let out = &self.train.output_dir;
-        let (train_path, eval_path) = (out.join("pairs.jsonl"), out.join("eval_pairs.jsonl"));
-        if self.train.resume && train_path.is_file() {
-            let eval = if eval_path.is_file() { read_jsonl(&eval_path, parse_preference)? } else { Vec::new() };
-            return Ok((read_jsonl(&train_path, parse_preference)?, eval));
-        }
-        observer.on_message("sampling preference pairs from the model ...");
-        let (train, eval, stats) = make_pairs(policy, tok, cfg, device)?;
-        observer.on_message(&format!(
-            "{} pairs from {} prompts (chosen reward {:.3}, rejected {:.3}); {} held-out pairs",
-            stats.pairs,
-            stats.prompts,
-            stats.mean_chosen_reward,
-            stats.mean_rejected_reward,
-            eval.len()
-        ));
-        if train.is_empty() {
-            return Err(TrainError::Config {
-                path: "[pairs]".into(),
-                message: "no prompt had a best sample better than its worst: raise [pairs] samples_per_prompt or num_prompts"
-                    .into(),
-            });
-        }
-        write_pairs_jsonl(&train_path, &train)?;
-        if !eval.is_empty() {
-            write_pairs_jsonl(&eval_path, &eval)?;
-        }
-        Ok((train, eval))
+        crate::pair_cache::cached_pairs(&self.train.output_dir, self.train.resume, || {
+            observer.on_message("sampling preference pairs from the model ...");
+            let (train, eval, stats) = make_pairs(policy, tok, cfg, device)?;
+            observer.on_message(&format!(
+                "{} pairs from {} prompts (chosen reward {:.3}, rejected {:.3}); {} held-out pairs",
+                stats.pairs,
+                stats.prompts,
+                stats.mean_chosen_reward,
+                stats.mean_rejected_reward,
+                eval.len()
+            ));
+            if train.is_empty() {
+                return Err(TrainError::Config {
+                    path: "[pairs]".into(),
+                    message: "no prompt had a best sample better than its worst: raise [pairs] samples_per_prompt or num_prompts"
+                        .into(),
+                });
+            }
+            Ok((train, eval))
+        })
     }
 }
 

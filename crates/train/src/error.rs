@@ -61,6 +61,9 @@ pub enum TrainError {
     /// The tokenizer failed.
     #[error(transparent)]
     Tokenizer(#[from] temper_tokenizer::TokenizerError),
+    /// A task could not be built or rendered, or a JSONL data file is malformed.
+    #[error(transparent)]
+    Task(#[from] temper_tasks::TaskError),
     /// A reward function failed.
     #[error("reward: {0}")]
     Reward(String),

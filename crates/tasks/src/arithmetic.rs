@@ -1,15 +1,13 @@
-//! Built-in verifiable tasks: a seeded arithmetic problem generator with a disjoint held-out split, prompt
-//! builders asking for the `<answer>N</answer>` format, and a GSM8K JSONL loader.
+//! The seeded arithmetic problem generator: a training stream, a held-out split and a worked-example split,
+//! three fixed hash partitions of the problem space that never overlap.
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io::BufRead;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::gsm8k_final_answer;
-use crate::error::{Result, RewardError};
+use crate::error::{Result, TaskError};
+use crate::rng::SplitMix64;
 
 /// An arithmetic operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,6 +40,7 @@ impl ArithOp {
         }
     }
 
+    /// The operation's code in the split hash.
     fn code(self) -> u64 {
         match self {
             ArithOp::Add => 1,
@@ -156,48 +155,16 @@ const HELD_OUT_STREAM: u64 = 0x6865_6c64_6f75_7402;
 /// Salt of the worked-example stream of a seed.
 const EXAMPLE_STREAM: u64 = 0x6578_616d_706c_6503;
 
-/// SplitMix64 (Steele et al. 2014): a tiny seeded generator whose output never changes with dependency versions.
-#[derive(Debug, Clone)]
-struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    fn new(seed: u64) -> SplitMix64 {
-        SplitMix64 { state: seed }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi` (rejection sampling, no modulo bias).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        let span = hi - lo + 1;
-        let zone = u64::MAX - u64::MAX % span;
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return lo + x % span;
-            }
-        }
-    }
-}
-
 /// The seeded arithmetic task: a training stream and a held-out split that never overlap.
 ///
 /// ```
-/// use temper_rewards::{ArithmeticConfig, ArithmeticTask};
+/// use temper_tasks::{ArithmeticConfig, ArithmeticTask};
 /// let task = ArithmeticTask::new(ArithmeticConfig::default(), 7)?;
 /// let train = task.train(100);
 /// let test = task.held_out(20)?;
 /// assert!(test.iter().all(|p| !train.contains(p)));
 /// assert_eq!(train, ArithmeticTask::new(ArithmeticConfig::default(), 7)?.train(100));
-/// # Ok::<(), temper_rewards::RewardError>(())
+/// # Ok::<(), temper_tasks::TaskError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ArithmeticTask {
@@ -209,13 +176,13 @@ impl ArithmeticTask {
     /// Checks `config` (`digits` in 1..=9, at least one op) and keeps the seed.
     pub fn new(config: ArithmeticConfig, seed: u64) -> Result<ArithmeticTask> {
         if !(1..=9).contains(&config.digits) {
-            return Err(RewardError::InvalidConfig {
+            return Err(TaskError::InvalidConfig {
                 field: "digits".to_string(),
                 message: format!("must be in 1..=9, got {}", config.digits),
             });
         }
         if config.ops.is_empty() {
-            return Err(RewardError::InvalidConfig {
+            return Err(TaskError::InvalidConfig {
                 field: "ops".to_string(),
                 message: "is empty".to_string(),
             });
@@ -248,7 +215,7 @@ impl ArithmeticTask {
     /// Errors when the example split cannot supply them (e.g. one digit and one op with several shots).
     ///
     /// ```
-    /// use temper_rewards::{ArithmeticConfig, ArithmeticTask};
+    /// use temper_tasks::{ArithmeticConfig, ArithmeticTask};
     /// let task = ArithmeticTask::new(ArithmeticConfig::default(), 7)?;
     /// let questions = task.held_out(5)?;
     /// let shots = task.examples_for(&questions, 2)?;
@@ -256,7 +223,7 @@ impl ArithmeticTask {
     ///     assert_eq!(ex.len(), 2);
     ///     assert!(ex.iter().all(|e| e.is_example() && e.answer != q.answer));
     /// }
-    /// # Ok::<(), temper_rewards::RewardError>(())
+    /// # Ok::<(), temper_tasks::TaskError>(())
     /// ```
     pub fn examples_for(
         &self,
@@ -269,7 +236,7 @@ impl ArithmeticTask {
             .map(|q| {
                 let picked = self.draw_distinct(&mut rng, shots, |e| e.is_example() && e.answer != q.answer);
                 if picked.len() < shots {
-                    return Err(RewardError::InvalidInput {
+                    return Err(TaskError::InvalidInput {
                         what: "ArithmeticTask::examples_for",
                         message: format!(
                             "found only {} worked examples for `{}` with {} digit(s) and ops {:?}, asked for {shots}",
@@ -291,7 +258,7 @@ impl ArithmeticTask {
         let mut rng = SplitMix64::new(self.seed ^ HELD_OUT_STREAM);
         let out = self.draw_distinct(&mut rng, n, ArithmeticProblem::is_held_out);
         if out.len() < n {
-            return Err(RewardError::InvalidInput {
+            return Err(TaskError::InvalidInput {
                 what: "ArithmeticTask::held_out",
                 message: format!(
                     "found only {} distinct held-out problems with {} digit(s) and ops {:?}, asked for {n}",
@@ -304,7 +271,6 @@ impl ArithmeticTask {
         Ok(out)
     }
 
-    /// One problem from `rng`.
     /// Up to `n` distinct problems from `rng` that `accept` takes, in draw order, giving up after
     /// `10_000 + 1_000·n` draws (a problem space too small for `n` returns fewer).
     fn draw_distinct(
@@ -327,6 +293,7 @@ impl ArithmeticTask {
         out
     }
 
+    /// One problem from `rng`.
     fn draw(&self, rng: &mut SplitMix64) -> ArithmeticProblem {
         let d = self.config.digits;
         let (lo, hi) = if d == 1 {
@@ -348,144 +315,6 @@ impl ArithmeticTask {
             answer: op.apply(a, b),
         }
     }
-}
-
-/// One chat message, shaped like the tokenizer crate's `ChatMessage` (`role`, `content`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatMessage {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    /// The text.
-    pub content: String,
-}
-
-/// Builds prompts that ask for the `<answer>N</answer>` format the accuracy rewards read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerPrompt {
-    /// Also ask for the reasoning inside `<think>…</think>` (the seed's [`THINK_ANSWER_FORMAT`](crate::THINK_ANSWER_FORMAT)).
-    pub think: bool,
-}
-
-impl Default for AnswerPrompt {
-    fn default() -> AnswerPrompt {
-        AnswerPrompt { think: true }
-    }
-}
-
-impl AnswerPrompt {
-    /// The format instruction.
-    pub fn instruction(&self) -> &'static str {
-        if self.think {
-            "Think step by step inside <think> </think> tags, then give only the final answer inside \
-             <answer> </answer> tags, for example: <think>reasoning</think> <answer>42</answer>"
-        } else {
-            "Give only the final answer inside <answer> </answer> tags, for example: <answer>42</answer>"
-        }
-    }
-
-    /// A plain-text prompt: the instruction, the question, and an open `Answer:` line.
-    pub fn plain(&self, question: &str) -> String {
-        format!(
-            "{}\n\nQuestion: {}\nAnswer: ",
-            self.instruction(),
-            question.trim()
-        )
-    }
-
-    /// A chat prompt: the instruction as the system message, the question as the user message.
-    pub fn chat(&self, question: &str) -> Vec<ChatMessage> {
-        self.chat_with_examples(question, &[])
-    }
-
-    /// The assistant turn of a worked example in the rewarded format: `<answer>12</answer>`, or with `think`
-    /// `<think>3 * 4 = 12</think> <answer>12</answer>`.
-    pub fn worked(&self, example: &ArithmeticProblem) -> String {
-        if self.think {
-            format!(
-                "<think>{example}</think> <answer>{}</answer>",
-                example.answer
-            )
-        } else {
-            format!("<answer>{}</answer>", example.answer)
-        }
-    }
-
-    /// A few-shot chat prompt: the instruction as the system message, then each example as a user question and
-    /// its [`worked`](Self::worked) assistant answer, then the question as the last user message.
-    pub fn chat_with_examples(
-        &self,
-        question: &str,
-        examples: &[ArithmeticProblem],
-    ) -> Vec<ChatMessage> {
-        let msg = |role: &str, content: String| ChatMessage {
-            role: role.to_string(),
-            content,
-        };
-        let mut out = vec![msg("system", self.instruction().to_string())];
-        for e in examples {
-            out.push(msg("user", e.question()));
-            out.push(msg("assistant", self.worked(e)));
-        }
-        out.push(msg("user", question.trim().to_string()));
-        out
-    }
-}
-
-/// One GSM8K problem (Cobbe et al. 2021, <https://arxiv.org/abs/2110.14168>).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gsm8kExample {
-    /// The word problem.
-    pub question: String,
-    /// The worked solution as in the file, ending in `#### N`.
-    pub solution: String,
-    /// The final answer `N`, cleaned by [`gsm8k_final_answer`].
-    pub answer: String,
-}
-
-/// A GSM8K JSONL line; other keys are ignored.
-#[derive(Deserialize)]
-struct Gsm8kLine {
-    question: String,
-    answer: String,
-}
-
-/// Reads a GSM8K JSONL file (`{"question": ..., "answer": "... #### N"}` per line; blank lines skipped).
-pub fn load_gsm8k(path: &Path) -> Result<Vec<Gsm8kExample>> {
-    let file = std::fs::File::open(path).map_err(|source| RewardError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_gsm8k(std::io::BufReader::new(file), path)
-}
-
-/// Reads GSM8K JSONL from `reader`; `path` names the source in errors (`path:line: message`).
-pub fn read_gsm8k<R: BufRead>(reader: R, path: &Path) -> Result<Vec<Gsm8kExample>> {
-    let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.map_err(|source| RewardError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let data = |message: String| RewardError::Data {
-            path: path.to_path_buf(),
-            line: line_no,
-            message,
-        };
-        let raw: Gsm8kLine = serde_json::from_str(&line).map_err(|e| data(e.to_string()))?;
-        let answer = gsm8k_final_answer(&raw.answer)
-            .ok_or_else(|| data("field `answer` has no `#### N` final answer".to_string()))?;
-        out.push(Gsm8kExample {
-            question: raw.question,
-            solution: raw.answer,
-            answer,
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -610,25 +439,6 @@ mod tests {
     }
 
     #[test]
-    fn prompts_ask_for_the_answer_tag() {
-        let p = AnswerPrompt::default();
-        let plain = p.plain("What is 2 + 3?");
-        assert!(
-            plain.contains("<answer>")
-                && plain.contains("<think>")
-                && plain.contains("Question: What is 2 + 3?")
-        );
-        let chat = AnswerPrompt { think: false }.chat(" What is 2 + 3? ");
-        assert_eq!(chat.len(), 2);
-        assert_eq!(
-            (chat[0].role.as_str(), chat[1].role.as_str()),
-            ("system", "user")
-        );
-        assert_eq!(chat[1].content, "What is 2 + 3?");
-        assert!(!chat[0].content.contains("<think>"));
-    }
-
-    #[test]
     fn worked_examples_come_from_a_third_split_and_never_give_the_answer() -> Result<()> {
         for (digits, n_test) in [(1, 20), (2, 200)] {
             let config = ArithmeticConfig {
@@ -689,73 +499,5 @@ mod tests {
             "{err}"
         );
         Ok(())
-    }
-
-    #[test]
-    fn few_shot_chat_shows_the_format_before_the_question() {
-        let ex = [
-            ArithmeticProblem {
-                a: 6,
-                op: ArithOp::Sub,
-                b: 2,
-                answer: 4,
-            },
-            ArithmeticProblem {
-                a: 3,
-                op: ArithOp::Mul,
-                b: 4,
-                answer: 12,
-            },
-        ];
-        let chat = AnswerPrompt { think: false }.chat_with_examples("What is 5 + 3?", &ex);
-        let got: Vec<(&str, &str)> = chat
-            .iter()
-            .map(|m| (m.role.as_str(), m.content.as_str()))
-            .collect();
-        let instruction = AnswerPrompt { think: false }.instruction();
-        assert_eq!(
-            got,
-            vec![
-                ("system", instruction),
-                ("user", "What is 6 - 2?"),
-                ("assistant", "<answer>4</answer>"),
-                ("user", "What is 3 * 4?"),
-                ("assistant", "<answer>12</answer>"),
-                ("user", "What is 5 + 3?"),
-            ]
-        );
-        assert_eq!(
-            AnswerPrompt { think: true }.worked(&ex[1]),
-            "<think>3 * 4 = 12</think> <answer>12</answer>"
-        );
-        assert_eq!(
-            AnswerPrompt { think: true }.chat("q"),
-            AnswerPrompt { think: true }.chat_with_examples("q", &[])
-        );
-    }
-
-    #[test]
-    fn gsm8k_errors_name_file_and_line() {
-        let path = Path::new("gsm8k_test.jsonl");
-        let cases: &[(&str, &str)] = &[
-            (
-                "{\"question\":\"q\",\"answer\":\"a #### 1\"}\n{\"question\":\"q\"}\n",
-                "gsm8k_test.jsonl:2: missing field `answer`",
-            ),
-            ("\n\n{not json}\n", "gsm8k_test.jsonl:3: "),
-            (
-                "{\"question\":\"q\",\"answer\":\"no marker\"}\n",
-                "gsm8k_test.jsonl:1: field `answer` has no `#### N`",
-            ),
-        ];
-        for (text, want) in cases {
-            let err = read_gsm8k(text.as_bytes(), path).expect_err("malformed");
-            assert!(err.to_string().starts_with(want), "{err} vs {want}");
-        }
-        let err = load_gsm8k(Path::new("/nonexistent/gsm8k.jsonl")).expect_err("missing file");
-        assert!(
-            err.to_string().starts_with("/nonexistent/gsm8k.jsonl: "),
-            "{err}"
-        );
     }
 }
