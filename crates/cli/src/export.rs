@@ -47,7 +47,7 @@ pub fn export_cmd(args: &ExportArgs) -> Result<()> {
             }
         }
         _ => {
-            let files = hf_folder_files(loaded.model.config(), loaded.tokenizer.as_ref(), None)?;
+            let files = hf_folder_files(&loaded.model.config().to_hf_json(), loaded.tokenizer.as_ref(), None)?;
             let extra: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
             export_hf(&loaded.model, &args.out, &extra)?;
         }

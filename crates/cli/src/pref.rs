@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use temper_tasks::{SyntheticSpec, parse_op, synthetic_pairs};
 use temper_tokenizer::Tokenizer;
 use temper_train::{
+    ModelCard,
     DpoRunConfig, DpoTrainer, PairsConfig, RmRunConfig, RmTrainer, Session, TaskSpec, make_pairs, write_pairs_jsonl,
 };
 
@@ -88,7 +89,8 @@ pub fn rm(args: &TrainArgs) -> Result<()> {
     let (train, eval) = run.load_data()?;
     let mut trainer = RmTrainer::new(&tok, &model, &train, &eval, run.rm.clone(), &run.train)?;
     let mut session = Session::start(model, &device, run.train.clone())?;
-    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
+    let card = ModelCard::for_run(&run.model, "Reward model (Bradley-Terry)", &run, format!("`{}`", run.train_file.display()));
+    train_and_export(&mut session, &tok, &card, |s, bar| trainer.train(s, bar))
 }
 
 /// `temper dpo --config dpo.toml`.
@@ -105,7 +107,9 @@ pub fn dpo(args: &TrainArgs) -> Result<()> {
     };
     let mut trainer = DpoTrainer::new(&tok, reference.as_ref().unwrap_or(&model), &train, &eval, &run)?;
     let mut session = Session::start(model, &device, run.train.clone())?;
-    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
+    let data = format!("{} preference pairs ({} held out)", train.len(), eval.len());
+    let card = ModelCard::for_run(&run.model, "DPO", &run, data);
+    train_and_export(&mut session, &tok, &card, |s, bar| trainer.train(s, bar))
 }
 
 /// `temper make-pairs --model M --task arithmetic --n N --out pairs.jsonl`.

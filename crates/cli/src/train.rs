@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use temper_models::Llama;
 use temper_tokenizer::Tokenizer;
 use temper_train::{CemRunConfig, GrpoRunConfig, PpoRunConfig, RlooRunConfig};
-use temper_train::{OnlineConfig, Session, SftRunConfig, SftTrainer, Trainable, TrainSettings, start_online};
+use temper_train::{ModelCard, OnlineConfig, Session, SftRunConfig, SftTrainer, Trainable, TrainSettings, start_online};
 
 use crate::progress::TrainBar;
 use crate::{TrainArgs, load};
@@ -45,16 +45,18 @@ pub(crate) fn load_for_training(model: &str, device: &str) -> Result<(Device, Ll
     Ok((device, loaded.model, tok))
 }
 
-/// Runs `train` on `session` with a progress bar, then writes `output_dir/final/` with the tokenizer.
+/// Runs `train` on `session` with a progress bar, then writes `output_dir/final/`: the model with its tokenizer,
+/// chat template and `card` (filled with the last step's metrics).
 pub(crate) fn train_and_export<M: Trainable>(
     session: &mut Session<M>,
     tok: &Tokenizer,
+    card: &ModelCard,
     train: impl FnOnce(&mut Session<M>, &mut TrainBar) -> temper_train::Result<()>,
 ) -> Result<()> {
     let mut bar = TrainBar::new(session.settings.steps, session.step);
     train(session, &mut bar)?;
     bar.finish();
-    let dir = session.export_final(tok)?;
+    let dir = session.export_final(tok, Some(card))?;
     eprintln!("final model: {}", dir.display());
     Ok(())
 }
@@ -66,7 +68,8 @@ pub fn sft(args: &TrainArgs) -> Result<()> {
     let (train, eval) = SftTrainer::load_data(&run)?;
     let mut trainer = SftTrainer::new(&tok, &train, &eval, run.sft.clone(), &run.train)?;
     let mut session = Session::start(model, &device, run.train.clone())?;
-    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
+    let card = ModelCard::for_run(&run.model, "SFT", &run, format!("`{}`", run.train_file.display()));
+    train_and_export(&mut session, &tok, &card, |s, bar| trainer.train(s, bar))
 }
 
 /// `temper grpo|rloo|ppo|cem`: the `[rollout]` model on its device, the algorithm in the on-line loop.
@@ -77,7 +80,9 @@ fn online<C: OnlineConfig>(args: &TrainArgs, what: &str) -> Result<()> {
     run.rollout_mut().device = device;
     let (device, model, tok) = load_for_training(&run.rollout().model, &run.rollout().device)?;
     let (mut trainer, mut session) = start_online(&run, &tok, model, &device)?;
-    train_and_export(&mut session, &tok, |s, bar| trainer.train(s, bar))
+    let task = serde_json::to_string(&run.rollout().task).unwrap_or_default();
+    let card = ModelCard::for_run(&run.rollout().model, &what.to_uppercase(), &run, format!("task `{task}`"));
+    train_and_export(&mut session, &tok, &card, |s, bar| trainer.train(s, bar))
 }
 
 pub fn grpo(args: &TrainArgs) -> Result<()> {

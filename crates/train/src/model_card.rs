@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use temper_models::LlamaConfig;
+use serde::Serialize;
 use temper_tokenizer::Tokenizer;
 
 use crate::error::{Result, TrainError};
@@ -25,6 +25,18 @@ pub struct ModelCard {
 }
 
 impl ModelCard {
+    /// A card for a run of `method` from `base_model` with `config` (written as TOML) on `data`; the metrics are
+    /// filled in from `metrics.jsonl` when the final model is written ([`crate::Session::export_final`]).
+    pub fn for_run(base_model: &str, method: &str, config: &impl Serialize, data: impl Into<String>) -> ModelCard {
+        ModelCard {
+            base_model: base_model.to_string(),
+            method: method.to_string(),
+            config: toml::to_string(config).unwrap_or_else(|e| format!("# the configuration could not be written as TOML: {e}")),
+            data: data.into(),
+            metrics: BTreeMap::new(),
+        }
+    }
+
     /// The card as Markdown with the YAML front matter the HF hub and `huggingface_hub.ModelCard` read.
     pub fn render(&self) -> String {
         let method_tag = self.method.split_whitespace().next().unwrap_or("").to_lowercase();
@@ -57,12 +69,13 @@ fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// `generation_config.json` as transformers writes it for a model whose config names its special ids: BOS, EOS
-/// (the tokenizer's when it has one, as generation stops on it) and padding.
-pub fn generation_config(config: &LlamaConfig, tok: Option<&Tokenizer>) -> serde_json::Value {
-    let eos = tok.and_then(Tokenizer::eos_id).or(config.eos_token_id);
-    let bos = tok.and_then(Tokenizer::bos_id).or(config.bos_token_id);
-    let pad = tok.and_then(Tokenizer::pad_id).or(config.pad_token_id);
+/// `generation_config.json` as transformers writes it for a model whose `config.json` is `config`: BOS, EOS (the
+/// tokenizer's when it has one, as generation stops on it) and padding ids.
+pub fn generation_config(config: &serde_json::Value, tok: Option<&Tokenizer>) -> serde_json::Value {
+    let id = |key: &str| config.get(key).and_then(serde_json::Value::as_u64).and_then(|v| u32::try_from(v).ok());
+    let eos = tok.and_then(Tokenizer::eos_id).or(id("eos_token_id"));
+    let bos = tok.and_then(Tokenizer::bos_id).or(id("bos_token_id"));
+    let pad = tok.and_then(Tokenizer::pad_id).or(id("pad_token_id"));
     let mut g = serde_json::Map::new();
     g.insert("_from_model_config".into(), serde_json::json!(true));
     for (k, v) in [("bos_token_id", bos), ("eos_token_id", eos), ("pad_token_id", pad)] {
@@ -73,13 +86,13 @@ pub fn generation_config(config: &LlamaConfig, tok: Option<&Tokenizer>) -> serde
     serde_json::Value::Object(g)
 }
 
-/// Every file of an HF model folder besides `model.safetensors` and `config.json`: the tokenizer's files
-/// ([`Tokenizer::hf_files`]), `generation_config.json`, and `README.md` when a card is given.
-pub fn hf_folder_files(config: &LlamaConfig, tok: Option<&Tokenizer>, card: Option<&ModelCard>) -> Result<Vec<(String, Vec<u8>)>> {
+/// Every file of an HF model folder besides the weights and `config.json` (which is `config`): the tokenizer's
+/// files ([`Tokenizer::hf_files`], with `model_max_length` from the config), `generation_config.json`, and
+/// `README.md` when a card is given.
+pub fn hf_folder_files(config: &serde_json::Value, tok: Option<&Tokenizer>, card: Option<&ModelCard>) -> Result<Vec<(String, Vec<u8>)>> {
+    let max_len = config.get("max_position_embeddings").and_then(serde_json::Value::as_u64).map(|v| v as usize);
     let mut files = match tok {
-        Some(t) => t
-            .hf_files(Some(config.max_position_embeddings))
-            .map_err(|e| TrainError::Export(format!("tokenizer files: {e}")))?,
+        Some(t) => t.hf_files(max_len).map_err(|e| TrainError::Export(format!("tokenizer files: {e}")))?,
         None => Vec::new(),
     };
     let generation = serde_json::to_vec_pretty(&generation_config(config, tok)).map_err(|e| TrainError::Export(e.to_string()))?;
@@ -88,6 +101,18 @@ pub fn hf_folder_files(config: &LlamaConfig, tok: Option<&Tokenizer>, card: Opti
         files.push(("README.md".into(), card.render().into_bytes()));
     }
     Ok(files)
+}
+
+/// The numeric values of the last line of `metrics.jsonl` that has a `loss` (the last optimizer step).
+pub(crate) fn last_step_metrics(path: &std::path::Path) -> BTreeMap<String, f64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("loss").is_some())
+        .and_then(|v| v.as_object().cloned())
+        .map(|o| o.into_iter().filter_map(|(k, v)| v.as_f64().map(|x| (k, x))).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

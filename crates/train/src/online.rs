@@ -357,7 +357,7 @@ impl<'a, A> OnlineTrainer<'a, A> {
 
 /// An on-line run config (`GrpoRunConfig`, ...): the shared `[rollout]` and `[train]` tables, and how to build the
 /// algorithm and the module it trains. What `temper grpo|rloo|ppo|cem` runs through [`start_online`].
-pub trait OnlineConfig: Clone + DeserializeOwned {
+pub trait OnlineConfig: Clone + DeserializeOwned + serde::Serialize {
     /// The trained module.
     type Module: PolicyModule;
     /// The algorithm.
@@ -575,7 +575,7 @@ mod tests {
         trainer.train(&mut session, &mut obs).expect("train");
         assert_eq!(obs.0.iter().map(|r| r.step).collect::<Vec<_>>(), [3]);
         // final/ is the policy alone, with the tokenizer: a plain causal LM that reloads.
-        let dir = session.export_final(&tok).expect("export");
+        let dir = session.export_final(&tok, None).expect("export");
         assert!(dir.join("tokenizer.json").is_file() && !dir.join("value_head.safetensors").exists());
         load_hf_dir(&dir, &Device::flex()).expect("final/ reloads");
         let _ = std::fs::remove_dir_all(&out);

@@ -18,6 +18,8 @@ use crate::atomic::{atomic_dir, write_atomic};
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
 use crate::export::{HfTensors, hf_tensors, read_f32_safetensors, safetensors_bytes};
+use crate::model_card::{ModelCard, hf_folder_files, last_step_metrics};
+use crate::peft::peft_adapter_files;
 use crate::lora::{LoraSettings, attach, frozen_checksum, load_by_path, trainable_count, trainable_tensors};
 use crate::params::{add_grads, clip_grad_norm, stable_param_ids};
 use crate::schedule::lr_at;
@@ -334,15 +336,30 @@ impl<M: Trainable> Session<M> {
         self.model.valid().materialize()
     }
 
-    /// Writes the trained model, merged, to `output_dir/final/` with the tokenizer's `tokenizer.json` (a folder
-    /// Temper and transformers load); returns the folder.
-    pub fn export_final(&self, tok: &temper_tokenizer::Tokenizer) -> Result<PathBuf> {
+    /// Writes the trained model, merged, to `output_dir/final/` as a complete HF folder (weights, `config.json`,
+    /// the tokenizer's files with its chat template, `generation_config.json`, and the model card `README.md` with
+    /// the last step's metrics when `card` is given); a LoRA run also writes its adapters in PEFT's format to
+    /// `final/adapter/`. Returns the folder.
+    pub fn export_final(&self, tok: &temper_tokenizer::Tokenizer, card: Option<&ModelCard>) -> Result<PathBuf> {
         let dir = self.settings.output_dir.join("final");
-        let json = tok
-            .inner()
-            .to_string(false)
-            .map_err(|e| TrainError::Export(format!("serialising the tokenizer: {e}")))?;
-        self.merged().write_export(&dir, &[("tokenizer.json", json.into_bytes())])?;
+        let merged = self.merged();
+        let card = card.map(|c| ModelCard {
+            metrics: last_step_metrics(&self.metrics_file),
+            ..c.clone()
+        });
+        let files = hf_folder_files(&merged.config_json(), Some(tok), card.as_ref())?;
+        let extra: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        merged.write_export(&dir, &extra)?;
+        if let Some(lora) = &self.settings.lora {
+            let base = card.as_ref().map_or("", |c| c.base_model.as_str());
+            let adapter = peft_adapter_files(&self.model, lora, base)?;
+            atomic_dir(&dir.join("adapter"), |tmp| {
+                for (name, bytes) in &adapter {
+                    write_atomic(&tmp.join(name), bytes)?;
+                }
+                Ok(())
+            })?;
+        }
         Ok(dir)
     }
 
