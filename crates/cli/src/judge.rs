@@ -1,5 +1,5 @@
 //! `temper judge`, `temper agree` and `temper champ-agreement`: the local-model chat back end
-//! ([`LocalChatBackend`]) and the command-line side of `temper-judge`.
+//! ([`LocalChatBackend`]) and the command-line side of `temper-judges`.
 //!
 //! - `judge` runs pairwise LLM-as-a-judge over a pairs JSONL file with a local Temper model or an
 //!   OpenAI-compatible endpoint (`openai:<model>`), writes one verdict record per line and prints
@@ -17,8 +17,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use serde::Serialize;
-use temper_judge::{
-    AgreeConfig, AgreementReport, BootstrapConfig, ChatBackend, GenParams, JudgeError,
+use temper_judges::{
+    AgreeConfig, AgreementReport, BootstrapConfig, ChatBackend, ChatError, GenerationParams,
     JudgeRunConfig, Label, LlmJudge, Message, Metric, OpenAiBackend, OpenAiConfig, Role,
     Unparseable,
 };
@@ -83,9 +83,9 @@ impl LocalChatBackend {
         self
     }
 
-    fn lock(&self) -> temper_judge::Result<std::sync::MutexGuard<'_, Local>> {
+    fn lock(&self) -> temper_chat::Result<std::sync::MutexGuard<'_, Local>> {
         self.inner.lock().map_err(|_| {
-            JudgeError::Backend("local model lock poisoned by a panicked thread".into())
+            ChatError::Backend("local model lock poisoned by a panicked thread".into())
         })
     }
 }
@@ -93,25 +93,14 @@ impl LocalChatBackend {
 /// Renders `messages` with the chat template and the generation prompt. A trailing assistant
 /// message is a prefill: it is rendered after the generation prompt, unterminated, so the model
 /// continues it.
-fn render_messages(template: &ChatTemplate, messages: &[Message]) -> temper_judge::Result<String> {
+fn render_messages(template: &ChatTemplate, messages: &[Message]) -> temper_chat::Result<String> {
     let (head, prefill) = match messages.split_last() {
         Some((last, head)) if last.role == Role::Assistant => (head, last.content.as_str()),
         _ => (messages, ""),
     };
-    let chat: Vec<temper_tokenizer::Message> = head
-        .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::System => temper_tokenizer::Role::System,
-                Role::User => temper_tokenizer::Role::User,
-                Role::Assistant => temper_tokenizer::Role::Assistant,
-            };
-            temper_tokenizer::Message::new(role, m.content.clone())
-        })
-        .collect();
     let mut text = template
-        .render(&chat, true)
-        .map_err(|e| JudgeError::Backend(format!("rendering the chat template: {e}")))?;
+        .render(head, true)
+        .map_err(|e| ChatError::Backend(format!("rendering the chat template: {e}")))?;
     text.push_str(prefill);
     Ok(text)
 }
@@ -119,26 +108,26 @@ fn render_messages(template: &ChatTemplate, messages: &[Message]) -> temper_judg
 /// A trailing [`Role::Assistant`] message is a prefill (the start of the reply, as in Anthropic's
 /// API): generation continues it and the returned reply is the continuation only.
 impl ChatBackend for LocalChatBackend {
-    fn complete(&self, messages: &[Message], params: &GenParams) -> temper_judge::Result<String> {
+    fn complete(&self, messages: &[Message], params: &GenerationParams) -> temper_chat::Result<String> {
         if params.temperature.is_nan() || params.temperature < 0.0 {
-            return Err(JudgeError::Config(format!(
+            return Err(ChatError::Config(format!(
                 "temperature must be >= 0, got {}",
                 params.temperature
             )));
         }
         let local = self.lock()?;
         let prompt = render_messages(&local.template, messages)?;
-        let backend = |e: &dyn std::fmt::Display| JudgeError::Backend(e.to_string());
+        let backend = |e: &dyn std::fmt::Display| ChatError::Backend(e.to_string());
         let ids = local.tokenizer.encode(&prompt).map_err(|e| backend(&e))?;
         if ids.is_empty() {
-            return Err(JudgeError::Backend(
+            return Err(ChatError::Backend(
                 "the prompt encodes to no tokens".into(),
             ));
         }
         let ctx = local.model.config().max_position_embeddings;
-        let max_new = params.max_tokens as usize;
+        let max_new = params.max_new_tokens;
         if ids.len() + max_new > ctx {
-            return Err(JudgeError::Backend(format!(
+            return Err(ChatError::Backend(format!(
                 "prompt of {} tokens + {max_new} new tokens exceeds the model's context of {ctx}",
                 ids.len()
             )));
@@ -150,7 +139,7 @@ impl ChatBackend for LocalChatBackend {
         let config = GenerationConfig {
             max_new_tokens: max_new,
             sampling: SamplingParams {
-                temperature: f64::from(params.temperature),
+                temperature: params.temperature,
                 top_k: None,
                 top_p: None,
             },
@@ -257,7 +246,7 @@ pub struct JudgeArgs {
     pub max_tokens: u32,
     /// Judge temperature (0 = greedy).
     #[arg(long, default_value_t = 0.0)]
-    pub temperature: f32,
+    pub temperature: f64,
     /// Device of a local judge: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -284,22 +273,23 @@ pub fn judge_cmd(args: &JudgeArgs) -> Result<()> {
     let template = match &args.template {
         Some(name) => {
             let path = asset_file("mtbench", "judge_prompts.jsonl")?;
-            let templates = temper_judge::load_prompt_templates(&path)?;
-            Some(temper_judge::find_template(&templates, name)?.clone())
+            let templates = temper_judges::load_prompt_templates(&path)?;
+            Some(temper_judges::find_template(&templates, name)?.clone())
         }
         None => None,
     };
     let (backend, concurrent) = build_backend(&spec, &args.device, args.seed)?;
     let concurrency = if concurrent { args.concurrency } else { 1 };
-    let mut judge = LlmJudge::new(backend).with_params(GenParams {
-        temperature: args.temperature,
-        max_tokens: args.max_tokens,
-    });
+    let mut judge = LlmJudge::new(backend).with_params(GenerationParams {
+            max_new_tokens: args.max_tokens as usize,
+            temperature: args.temperature,
+            ..GenerationParams::default()
+        });
     if let Some(t) = template {
         judge = judge.with_pair_template(t)?;
     }
     let started = Instant::now();
-    let run = temper_judge::judge_pairs(
+    let run = temper_judges::judge_pairs(
         &args.pairs,
         &judge,
         &JudgeRunConfig::new(args.swap, concurrency),
@@ -367,7 +357,7 @@ fn id_lines(path: &Path) -> Result<HashMap<String, usize>> {
         .enumerate()
         .filter_map(|(i, line)| {
             let v: serde_json::Value = serde_json::from_str(line).ok()?;
-            Some((temper_judge::id_from_json(v.get("id")?)?, i + 1))
+            Some((temper_judges::id_from_json(v.get("id")?)?, i + 1))
         })
         .collect())
 }
@@ -426,10 +416,10 @@ fn unmatched_messages(args: &AgreeArgs, report: &AgreementReport) -> Result<Vec<
 /// `--allow-missing`.
 pub fn agree_cmd(args: &AgreeArgs) -> Result<()> {
     let config = agree_config(args)?;
-    let a = temper_judge::load_labels(&args.a)?;
-    let b = temper_judge::load_labels(&args.b)?;
-    let joined = temper_judge::join(&a, &b);
-    let report = temper_judge::report(&joined, &config)?;
+    let a = temper_judges::load_labels(&args.a)?;
+    let b = temper_judges::load_labels(&args.b)?;
+    let joined = temper_judges::join(&a, &b);
+    let report = temper_judges::report(&joined, &config)?;
     let unmatched = unmatched_messages(args, &report)?;
     if !unmatched.is_empty() && !args.allow_missing {
         for m in &unmatched {
@@ -647,7 +637,7 @@ fn write_jsonl<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChampRunConfig {
     /// Generation settings (greedy, a few tokens).
-    pub params: GenParams,
+    pub params: GenerationParams,
     /// Requests at once.
     pub concurrency: usize,
     /// Bootstrap settings of the agreement CIs.
@@ -664,10 +654,7 @@ pub fn champ_messages(item: &ChampItem, prefill: Option<&str>) -> Vec<Message> {
         Message::user(champ_prompt(&item.problem, &item.solution)),
     ];
     if let Some(p) = prefill {
-        m.push(Message {
-            role: Role::Assistant,
-            content: p.to_string(),
-        });
+        m.push(Message::assistant(p.to_string()));
     }
     m
 }
@@ -684,7 +671,7 @@ pub fn champ_run(
     let started = Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let replies: Mutex<Vec<Option<temper_judge::Result<String>>>> =
+    let replies: Mutex<Vec<Option<temper_chat::Result<String>>>> =
         Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..config.concurrency.clamp(1, items.len().max(1)) {
@@ -770,7 +757,7 @@ pub fn champ_run(
         bootstrap: config.bootstrap,
         ..AgreeConfig::default()
     };
-    let report = temper_judge::report(&temper_judge::join(&human, &judge), &config)?;
+    let report = temper_judges::report(&temper_judges::join(&human, &judge), &config)?;
     let outcome = ChampOutcome {
         n_judged: items.len(),
         unparseable,
@@ -810,10 +797,11 @@ pub fn champ_cmd(args: &ChampArgs) -> Result<()> {
         .map(|i| all[i].clone())
         .collect();
     let (backend, concurrent) = build_backend(&spec, &args.device, 0)?;
-    let params = GenParams {
-        temperature: 0.0,
-        max_tokens: args.max_tokens,
-    };
+    let params = GenerationParams {
+            max_new_tokens: args.max_tokens as usize,
+            temperature: 0.0,
+            ..GenerationParams::default()
+        };
     let bootstrap = BootstrapConfig {
         resamples: args.resamples,
         ..BootstrapConfig::default()
@@ -853,7 +841,7 @@ pub fn champ_cmd(args: &ChampArgs) -> Result<()> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use temper_judge::{PromptKind, PromptTemplate};
+    use temper_judges::{PromptKind, PromptTemplate};
     use temper_models::load_model;
 
     fn testdata(rel: &str) -> PathBuf {
@@ -1098,10 +1086,10 @@ mod tests {
         let strict = args(false);
         let config = agree_config(&strict)?;
         assert_eq!(config.metrics, [Metric::PercentAgreement]);
-        let report = temper_judge::report(
-            &temper_judge::join(
-                &temper_judge::load_labels(&a)?,
-                &temper_judge::load_labels(&b)?,
+        let report = temper_judges::report(
+            &temper_judges::join(
+                &temper_judges::load_labels(&a)?,
+                &temper_judges::load_labels(&b)?,
             ),
             &config,
         )?;
@@ -1239,7 +1227,7 @@ mod tests {
     /// Replies with the text after `JUDGE=` in the user message (up to the next space).
     struct Scripted;
     impl ChatBackend for Scripted {
-        fn complete(&self, messages: &[Message], _: &GenParams) -> temper_judge::Result<String> {
+        fn complete(&self, messages: &[Message], _: &GenerationParams) -> temper_chat::Result<String> {
             let user = messages
                 .iter()
                 .find(|m| m.role == Role::User)
@@ -1252,7 +1240,7 @@ mod tests {
                 .and_then(|s| s.split_whitespace().next())
                 .unwrap_or("");
             if tag == "FAIL" {
-                return Err(JudgeError::Backend("scripted failure".into()));
+                return Err(ChatError::Backend("scripted failure".into()));
             }
             // With a `[[` prefill the reply continues it.
             Ok(if prefilled {
@@ -1283,10 +1271,11 @@ mod tests {
         let dir = tmp_dir("champ");
         for prefill in [None, Some("[[")] {
             let config = ChampRunConfig {
-                params: GenParams {
-                    temperature: 0.0,
-                    max_tokens: 8,
-                },
+                params: GenerationParams {
+            max_new_tokens: 8,
+            temperature: 0.0,
+            ..GenerationParams::default()
+        },
                 concurrency: 3,
                 bootstrap: BootstrapConfig {
                     resamples: 200,
@@ -1316,8 +1305,8 @@ mod tests {
             assert_eq!(o.report.n_items, 5);
             assert_eq!(o.report.confusion.counts, [[2, 1], [1, 1]]);
         }
-        let human = temper_judge::load_labels(&dir.join("human.jsonl"))?;
-        let judge = temper_judge::load_labels(&dir.join("judge.jsonl"))?;
+        let human = temper_judges::load_labels(&dir.join("human.jsonl"))?;
+        let judge = temper_judges::load_labels(&dir.join("judge.jsonl"))?;
         assert_eq!((human.len(), judge.len()), (7, 5));
         assert_eq!(human[3], ("p4".to_string(), Label::from("no_error")));
         let replies = std::fs::read_to_string(dir.join("replies.jsonl"))?;
@@ -1343,10 +1332,7 @@ mod tests {
             "t7 t10 <|end|> <|user|> t11 t12 t13 <|end|> <|assistant|> "
         );
         let mut prefilled = messages.to_vec();
-        prefilled.push(Message {
-            role: Role::Assistant,
-            content: "t40".into(),
-        });
+        prefilled.push(Message::assistant("t40"));
         let prompt = render_messages(&template, &prefilled)?;
         assert_eq!(
             prompt,
@@ -1354,9 +1340,10 @@ mod tests {
         );
 
         // Greedy reply == decoding what `generate` produces on the same prompt.
-        let params = GenParams {
+        let params = GenerationParams {
+            max_new_tokens: 6,
             temperature: 0.0,
-            max_tokens: 6,
+            ..GenerationParams::default()
         };
         let reply = backend.complete(&prefilled, &params)?;
         let (model, tok, device) = tiny();
@@ -1387,9 +1374,10 @@ mod tests {
         );
 
         // Seeded sampling is reproducible.
-        let hot = GenParams {
+        let hot = GenerationParams {
+            max_new_tokens: 6,
             temperature: 1.0,
-            max_tokens: 6,
+            ..GenerationParams::default()
         };
         let sampled = backend.complete(&messages, &hot)?;
         assert_eq!(backend.complete(&messages, &hot)?, sampled);
@@ -1407,10 +1395,11 @@ mod tests {
         let e = backend
             .complete(
                 &messages,
-                &GenParams {
-                    temperature: -1.0,
-                    max_tokens: 1,
-                },
+                &GenerationParams {
+            max_new_tokens: 1,
+            temperature: -1.0,
+            ..GenerationParams::default()
+        },
             )
             .expect_err("t<0");
         assert_eq!(
@@ -1441,10 +1430,11 @@ mod tests {
         };
         let judge = LlmJudge::new(tiny_backend())
             .with_pair_template(template)?
-            .with_params(GenParams {
-                temperature: 0.0,
-                max_tokens: 4,
-            });
+            .with_params(GenerationParams {
+            max_new_tokens: 4,
+            temperature: 0.0,
+            ..GenerationParams::default()
+        });
         let dir = tmp_dir("pairs");
         let pairs = dir.join("pairs.jsonl");
         std::fs::write(
@@ -1452,7 +1442,7 @@ mod tests {
             "{\"id\": \"a\", \"question\": \"t30\", \"answer_a\": \"t31\", \"answer_b\": \"t32 t33\"}\n\
              {\"id\": 2, \"question\": \"t40\", \"answer_a\": \"t41\", \"answer_b\": \"t42\"}\n",
         )?;
-        let run = temper_judge::judge_pairs(&pairs, &judge, &JudgeRunConfig::new(true, 2))?;
+        let run = temper_judges::judge_pairs(&pairs, &judge, &JudgeRunConfig::new(true, 2))?;
         let s = &run.summary;
         assert_eq!(
             (

@@ -1,6 +1,7 @@
 //! LLM-as-a-judge for Temper, and agreement between judges and humans.
 //!
-//! - **Seam:** [`ChatBackend`] (one method: messages → reply) and [`Judge`] (pairwise
+//! - **Seam:** [`ChatBackend`] (one method: messages → reply, from `temper-chat`, re-exported here with
+//!   [`Message`], [`Role`], [`GenerationParams`] and [`ChatError`]) and [`Judge`] (pairwise
 //!   [`Judge::judge_pair`] and single [`Judge::grade`]). [`LlmJudge`] builds a judge from any chat
 //!   back end and a [`PromptTemplate`]: Temper's seed pairwise prompt (two 1–10 scores, `[[8 6]]`)
 //!   or one of the eight MT-bench prompts read from FastChat's `judge_prompts.jsonl`.
@@ -8,18 +9,20 @@
 //!   different verdicts, or none, is [`Unparseable`] and counted, never read as A.
 //! - **Position swap:** [`judge_items`] judges each pair in both orders on a bounded thread pool and
 //!   reports position consistency, first-slot preference and length bias ([`JudgeSummary`]).
-//! - **Back end:** [`OpenAiBackend`] talks to any OpenAI-compatible endpoint with timeouts, retries
-//!   with backoff and a [`DiskCache`]; the CLI plugs in the local Temper model.
+//! - **Back ends:** any [`ChatBackend`]. With feature `openai`, `OpenAiBackend` (from `temper-chat`) talks to
+//!   any OpenAI-compatible endpoint with timeouts, retries with backoff and a `DiskCache`; the local Temper
+//!   model is `temper_models::LocalChat` (models feature `chat`). Default features: none, so computing κ
+//!   pulls no HTTP/TLS stack.
 //! - **Agreement:** [`cohen_kappa`], [`fleiss_kappa`], [`krippendorff_alpha`], percent agreement,
 //!   deltas, [`confusion_matrix`], seeded percentile [`bootstrap_ci`]; [`load_labels`] + [`join`] +
 //!   [`report`] are `temper agree`.
 //!
 //! ```
-//! use temper_judge::{ChatBackend, GenParams, Judge, LlmJudge, Message, PairItem, Winner};
+//! use temper_judges::{ChatBackend, GenerationParams, Judge, LlmJudge, Message, PairItem, Winner};
 //!
 //! struct Fixed;
 //! impl ChatBackend for Fixed {
-//!     fn complete(&self, _: &[Message], _: &GenParams) -> temper_judge::Result<String> {
+//!     fn complete(&self, _: &[Message], _: &GenerationParams) -> Result<String, temper_judges::ChatError> {
 //!         Ok("A is correct, B is not. [[9 3]]".into())
 //!     }
 //! }
@@ -30,21 +33,18 @@
 //! let v = LlmJudge::new(Fixed).judge_pair(&item)?;
 //! assert_eq!(v.verdict.map(|v| v.winner()), Ok(Winner::A));
 //!
-//! let a = ["A", "B", "A", "tie"].map(temper_judge::Label::from);
-//! let b = ["A", "B", "B", "tie"].map(temper_judge::Label::from);
-//! assert_eq!(temper_judge::percent_agreement(&a, &b)?, Some(0.75));
-//! # Ok::<(), temper_judge::JudgeError>(())
+//! let a = ["A", "B", "A", "tie"].map(temper_judges::Label::from);
+//! let b = ["A", "B", "B", "tie"].map(temper_judges::Label::from);
+//! assert_eq!(temper_judges::percent_agreement(&a, &b)?, Some(0.75));
+//! # Ok::<(), temper_judges::JudgeError>(())
 //! ```
 
 mod agree;
 mod agreement;
-mod backend;
 mod bootstrap;
-mod cache;
 mod error;
 mod judge;
 mod label;
-mod openai;
 mod prompts;
 mod run;
 mod verdict;
@@ -58,13 +58,10 @@ pub use agreement::{
     fleiss_table, krippendorff_alpha, mean_abs_difference, mean_difference, numeric_labels,
     percent_agreement, percent_agreement_without_ties,
 };
-pub use backend::{ChatBackend, GenParams, Message, Role};
 pub use bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci, percentile};
-pub use cache::DiskCache;
 pub use error::{JudgeError, Result};
 pub use judge::{Judge, LlmJudge, PairItem, PairVerdict, SingleGrade, SingleItem};
 pub use label::Label;
-pub use openai::{ENV_API_KEY, ENV_BASE_URL, OpenAiBackend, OpenAiConfig};
 pub use prompts::{
     PromptKind, PromptTemplate, find_template, load_prompt_templates, mtbench_template_name,
 };
@@ -73,3 +70,6 @@ pub use run::{
     SwapOutcome, grade_items, judge_items, judge_pairs, load_pairs, summarize,
 };
 pub use verdict::{ArenaLevel, Unparseable, Verdict, Winner, parse_pair_verdict, parse_rating};
+pub use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Role};
+#[cfg(feature = "openai")]
+pub use temper_chat::{DiskCache, ENV_API_KEY, ENV_BASE_URL, OpenAiBackend, OpenAiConfig};

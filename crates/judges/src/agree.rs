@@ -463,7 +463,7 @@ mod tests {
 
     fn tmpdir(tag: &str) -> std::path::PathBuf {
         let d =
-            std::env::temp_dir().join(format!("temper-judge-agree-{tag}-{}", std::process::id()));
+            std::env::temp_dir().join(format!("temper-judges-agree-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("mkdir");
         d
     }

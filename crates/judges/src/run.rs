@@ -627,7 +627,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::backend::{ChatBackend, GenParams, Message};
+    use temper_chat::{ChatBackend, ChatError, GenerationParams, Message};
     use crate::judge::LlmJudge;
     use crate::prompts::{PromptKind, PromptTemplate};
 
@@ -667,8 +667,8 @@ mod tests {
 
     /// A fake judge model whose reply is a function of the two shown answers.
     struct Scripted<F>(F);
-    impl<F: Fn(&str, &str) -> Result<String>> ChatBackend for Scripted<F> {
-        fn complete(&self, messages: &[Message], _: &GenParams) -> Result<String> {
+    impl<F: Fn(&str, &str) -> temper_chat::Result<String>> ChatBackend for Scripted<F> {
+        fn complete(&self, messages: &[Message], _: &GenerationParams) -> temper_chat::Result<String> {
             let (a, b) = slots(messages);
             (self.0)(&a, &b)
         }
@@ -780,7 +780,7 @@ mod tests {
 
         let hedging = LlmJudge::new(Scripted(|a: &str, _: &str| {
             if a == "boom" {
-                Err(JudgeError::Backend("model crashed".into()))
+                Err(ChatError::Backend("model crashed".into()))
             } else {
                 Ok("Either [[A]] or [[B]], hard to say".to_string())
             }
@@ -861,7 +861,7 @@ mod tests {
         let judge = judge.with_single_template(single).expect("single template");
         assert_eq!(judge.grade(&item).map(|g| g.rating).ok(), Some(Ok(6.0)));
 
-        let dir = std::env::temp_dir().join(format!("temper-judge-pairs-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("temper-judges-pairs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let p = dir.join("pairs.jsonl");
         std::fs::write(&p, "{\"id\": 1, \"question\": \"q\", \"answer_a\": \"a\", \"answer_b\": \"b\", \"reference\": \"r\"}\n\n{\"id\": \"2\", \"question\": \"q\", \"answer_a\": \"a\"}\n")

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Message;
+use temper_chat::Message;
 use crate::error::{JudgeError, Result};
 
 /// Whether a template compares two answers or grades one.
