@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::agree::Id;
+use crate::report::Id;
 use temper_chat::{ChatBackend, GenerationParams};
 use crate::error::{JudgeError, Result};
 use crate::prompts::{PromptKind, PromptTemplate};

@@ -39,21 +39,21 @@
 //! # Ok::<(), temper_judges::JudgeError>(())
 //! ```
 
-mod agree;
-mod agreement;
 mod bootstrap;
 mod error;
 mod judge;
 mod label;
 mod prompts;
+mod report;
 mod run;
+mod stats;
 mod verdict;
 
-pub use agree::{
+pub use report::{
     AgreeConfig, AgreementReport, Id, Joined, Metric, MetricReport, id_from_json, join,
     load_labels, report,
 };
-pub use agreement::{
+pub use stats::{
     AlphaLevel, ConfusionMatrix, KappaWeights, cohen_kappa, confusion_matrix, fleiss_kappa,
     fleiss_table, krippendorff_alpha, mean_abs_difference, mean_difference, numeric_labels,
     percent_agreement, percent_agreement_without_ties,

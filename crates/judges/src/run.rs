@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::agree::{Id, id_from_json};
+use crate::report::{Id, id_from_json};
 use crate::bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
 use crate::error::{JudgeError, Result};
 use crate::judge::{Judge, PairItem, PairVerdict, SingleItem};

@@ -1,5 +1,6 @@
-//! The `temper agree` library side: load two JSONL label files, join them on `id`, and compute every
-//! agreement metric with a bootstrap CI into one serializable [`AgreementReport`].
+//! Agreement reports (the library side of `temper agree`): load two JSONL label files, join them on `id`, and
+//! compute every agreement metric of [`crate::stats`] with a bootstrap CI into one serializable
+//! [`AgreementReport`].
 //!
 //! File format, one JSON object per line (blank lines are skipped):
 //! `{"id": "q1", "label": "A"}` or `{"id": 17, "label": 7}`. `id` is a string or an integer; `label` a
@@ -12,7 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agreement::{
+use crate::stats::{
     AlphaLevel, ConfusionMatrix, KappaWeights, cohen_kappa, confusion_matrix, fleiss_kappa,
     fleiss_table, krippendorff_alpha, mean_abs_difference, mean_difference, numeric_labels,
     percent_agreement, percent_agreement_without_ties,
