@@ -1,5 +1,5 @@
-//! `temper judge`, `temper agree` and `temper champ-agreement`: the local-model chat back end
-//! ([`LocalChatBackend`]) and the command-line side of `temper-judges`.
+//! `temper judge`, `temper agree` and `temper champ-agreement`: the command-line side of `temper-judges`
+//! (a local model judges through `temper_models::LocalChat`).
 //!
 //! - `judge` runs pairwise LLM-as-a-judge over a pairs JSONL file with a local Temper model or an
 //!   OpenAI-compatible endpoint (`openai:<model>`), writes one verdict record per line and prints
@@ -15,153 +15,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::Device;
 use serde::Serialize;
 use temper_judges::{
-    AgreeConfig, AgreementReport, BootstrapConfig, ChatBackend, ChatError, GenerationParams,
-    JudgeRunConfig, Label, LlmJudge, Message, Metric, OpenAiBackend, OpenAiConfig, Role,
+    AgreeConfig, AgreementReport, BootstrapConfig, ChatBackend, GenerationParams,
+    JudgeRunConfig, Label, LlmJudge, Message, Metric, OpenAiBackend, OpenAiConfig,
     Unparseable,
 };
-use temper_models::{GenerationConfig, Llama, LoadedModel, SamplingParams, generate, parse_device};
-use temper_tokenizer::{ChatTemplate, Tokenizer};
-
-/// A [`ChatBackend`] running a Temper model on this machine: the messages are rendered with the
-/// model's chat template, then generated greedily (temperature 0) or by seeded sampling, up to
-/// `max_tokens` new tokens, stopping at EOS. burn modules are `Send` but not `Sync`, so the model
-/// sits behind a [`Mutex`]: calls from several judge threads run one at a time.
-pub struct LocalChatBackend {
-    inner: Mutex<Local>,
-    seed: u64,
-}
-
-struct Local {
-    model: Llama,
-    tokenizer: Tokenizer,
-    template: ChatTemplate,
-    device: Device,
-}
-
-impl LocalChatBackend {
-    /// A back end over `model` and `tokenizer`; `template` overrides the tokenizer's chat
-    /// template (required when the tokenizer has none).
-    pub fn new(
-        model: Llama,
-        tokenizer: Tokenizer,
-        template: Option<ChatTemplate>,
-        device: Device,
-    ) -> Result<Self> {
-        let template = match template {
-            Some(t) => t,
-            None => tokenizer
-                .chat_template()
-                .cloned()
-                .context("this model has no chat template (a local judge needs one)")?,
-        };
-        Ok(Self {
-            inner: Mutex::new(Local {
-                model,
-                tokenizer,
-                template,
-                device,
-            }),
-            seed: 0,
-        })
-    }
-
-    /// A back end over a loaded checkpoint (which must carry a tokenizer with a chat template).
-    pub fn from_loaded(loaded: LoadedModel, device: Device) -> Result<Self> {
-        let source = loaded.source.display().to_string();
-        let tokenizer = loaded.tokenizer.with_context(|| {
-            format!("{source} has no tokenizer (add tokenizer.json to its folder)")
-        })?;
-        Self::new(loaded.model, tokenizer, None, device).with_context(|| source)
-    }
-
-    /// Sets the sampler seed used when `temperature > 0` (default 0).
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    fn lock(&self) -> temper_chat::Result<std::sync::MutexGuard<'_, Local>> {
-        self.inner.lock().map_err(|_| {
-            ChatError::Backend("local model lock poisoned by a panicked thread".into())
-        })
-    }
-}
-
-/// Renders `messages` with the chat template and the generation prompt. A trailing assistant
-/// message is a prefill: it is rendered after the generation prompt, unterminated, so the model
-/// continues it.
-fn render_messages(template: &ChatTemplate, messages: &[Message]) -> temper_chat::Result<String> {
-    let (head, prefill) = match messages.split_last() {
-        Some((last, head)) if last.role == Role::Assistant => (head, last.content.as_str()),
-        _ => (messages, ""),
-    };
-    let mut text = template
-        .render(head, true)
-        .map_err(|e| ChatError::Backend(format!("rendering the chat template: {e}")))?;
-    text.push_str(prefill);
-    Ok(text)
-}
-
-/// A trailing [`Role::Assistant`] message is a prefill (the start of the reply, as in Anthropic's
-/// API): generation continues it and the returned reply is the continuation only.
-impl ChatBackend for LocalChatBackend {
-    fn complete(&self, messages: &[Message], params: &GenerationParams) -> temper_chat::Result<String> {
-        if params.temperature.is_nan() || params.temperature < 0.0 {
-            return Err(ChatError::Config(format!(
-                "temperature must be >= 0, got {}",
-                params.temperature
-            )));
-        }
-        let local = self.lock()?;
-        let prompt = render_messages(&local.template, messages)?;
-        let backend = |e: &dyn std::fmt::Display| ChatError::Backend(e.to_string());
-        let ids = local.tokenizer.encode(&prompt).map_err(|e| backend(&e))?;
-        if ids.is_empty() {
-            return Err(ChatError::Backend(
-                "the prompt encodes to no tokens".into(),
-            ));
-        }
-        let ctx = local.model.config().max_position_embeddings;
-        let max_new = params.max_new_tokens;
-        if ids.len() + max_new > ctx {
-            return Err(ChatError::Backend(format!(
-                "prompt of {} tokens + {max_new} new tokens exceeds the model's context of {ctx}",
-                ids.len()
-            )));
-        }
-        let eos = local
-            .tokenizer
-            .eos_id()
-            .or(local.model.config().eos_token_id);
-        let config = GenerationConfig {
-            max_new_tokens: max_new,
-            sampling: SamplingParams {
-                temperature: params.temperature,
-                top_k: None,
-                top_p: None,
-            },
-            seed: self.seed,
-            stop_token_ids: eos.into_iter().collect(),
-            stop_strings: Vec::new(),
-            pad_token_id: local.tokenizer.pad_id().or(eos).unwrap_or(0),
-        };
-        let gens = generate(
-            &local.model,
-            &[ids],
-            &config,
-            &local.device,
-            None,
-            |_, _| {},
-        )
-        .map_err(|e| backend(&e))?;
-        let out = gens.first().map(|g| g.output_ids.as_slice()).unwrap_or(&[]);
-        let text = local.tokenizer.decode(out, true).map_err(|e| backend(&e))?;
-        Ok(text.trim().to_string())
-    }
-}
+use temper_models::{LocalChat, parse_device};
 
 /// Which judge `--judge` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +52,7 @@ pub type SharedBackend = Box<dyn ChatBackend + Send + Sync>;
 
 /// Builds the back end named by `spec`; local models load on `device`. The second value says
 /// whether it can serve concurrent requests (a local model cannot).
-fn build_backend(spec: &JudgeSpec, device: &str, seed: u64) -> Result<(SharedBackend, bool)> {
+fn build_backend(spec: &JudgeSpec, device: &str) -> Result<(SharedBackend, bool)> {
     Ok(match spec {
         JudgeSpec::OpenAi(model) => {
             let mut config = OpenAiConfig::from_env(model.clone())?;
@@ -203,7 +63,7 @@ fn build_backend(spec: &JudgeSpec, device: &str, seed: u64) -> Result<(SharedBac
             let device = parse_device(device)?;
             let loaded = crate::load(m, &device)?;
             (
-                Box::new(LocalChatBackend::from_loaded(loaded, device)?.with_seed(seed)),
+                Box::new(LocalChat::from_loaded(loaded, device)?),
                 false,
             )
         }
@@ -250,7 +110,7 @@ pub struct JudgeArgs {
     /// Device of a local judge: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Sampler seed of a local judge when `--temperature` > 0.
+    /// Sampler seed when `--temperature` > 0 (a local judge's sampler; sent to an OpenAI endpoint when not 0).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -278,11 +138,12 @@ pub fn judge_cmd(args: &JudgeArgs) -> Result<()> {
         }
         None => None,
     };
-    let (backend, concurrent) = build_backend(&spec, &args.device, args.seed)?;
+    let (backend, concurrent) = build_backend(&spec, &args.device)?;
     let concurrency = if concurrent { args.concurrency } else { 1 };
     let mut judge = LlmJudge::new(backend).with_params(GenerationParams {
             max_new_tokens: args.max_tokens as usize,
             temperature: args.temperature,
+            seed: args.seed,
             ..GenerationParams::default()
         });
     if let Some(t) = template {
@@ -796,7 +657,7 @@ pub fn champ_cmd(args: &ChampArgs) -> Result<()> {
         .into_iter()
         .map(|i| all[i].clone())
         .collect();
-    let (backend, concurrent) = build_backend(&spec, &args.device, 0)?;
+    let (backend, concurrent) = build_backend(&spec, &args.device)?;
     let params = GenerationParams {
             max_new_tokens: args.max_tokens as usize,
             temperature: 0.0,
@@ -841,12 +702,7 @@ pub fn champ_cmd(args: &ChampArgs) -> Result<()> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use temper_judges::{PromptKind, PromptTemplate};
-    use temper_models::load_model;
-
-    fn testdata(rel: &str) -> PathBuf {
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata")).join(rel)
-    }
+    use temper_judges::{ChatError, Role};
 
     fn tmp_dir(name: &str) -> PathBuf {
         let d =
@@ -854,27 +710,6 @@ mod tests {
         std::fs::create_dir_all(&d).expect("create temp dir");
         d
     }
-
-    /// The tiny Llama of `testdata/trl-parity` with its word-level tokenizer.
-    fn tiny() -> (Llama, Tokenizer, Device) {
-        let device = Device::default();
-        let loaded = load_model(&testdata("trl-parity/model"), &device).expect("tiny model");
-        let tok = Tokenizer::from_file(&testdata("trl-parity/tokenizer/tokenizer.json"))
-            .expect("tokenizer");
-        (loaded.model, tok, device)
-    }
-
-    /// A template over the tiny vocabulary: `t7` marks a system turn, `<|user|>` any other.
-    const TINY_TEMPLATE: &str = "{% for m in messages %}{% if m['role'] == 'system' %}t7 {% else %}<|user|> {% endif %}\
-        {{ m['content'] }} <|end|> {% endfor %}{% if add_generation_prompt %}<|assistant|> {% endif %}";
-
-    fn tiny_backend() -> LocalChatBackend {
-        let (model, tok, device) = tiny();
-        let template = ChatTemplate::new(TINY_TEMPLATE, "<s>", "</s>").expect("template");
-        LocalChatBackend::new(model, tok, Some(template), device).expect("backend")
-    }
-
-    fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
     fn judge_spec_parsing() {
@@ -1317,147 +1152,6 @@ mod tests {
         assert_eq!(rows[0]["reply"], "[[YES]]");
         assert_eq!(rows[5]["unparseable"], "no verdict in reply");
         assert_eq!(rows[6]["error"], "chat back end: scripted failure");
-        std::fs::remove_dir_all(&dir)?;
-        Ok(())
-    }
-
-    #[test]
-    fn local_backend_renders_prefill_and_matches_direct_generation() -> Result<()> {
-        assert_send_sync::<LocalChatBackend>();
-        let backend = tiny_backend();
-        let messages = [Message::system("t10"), Message::user("t11 t12 t13")];
-        let template = ChatTemplate::new(TINY_TEMPLATE, "<s>", "</s>")?;
-        assert_eq!(
-            render_messages(&template, &messages)?,
-            "t7 t10 <|end|> <|user|> t11 t12 t13 <|end|> <|assistant|> "
-        );
-        let mut prefilled = messages.to_vec();
-        prefilled.push(Message::assistant("t40"));
-        let prompt = render_messages(&template, &prefilled)?;
-        assert_eq!(
-            prompt,
-            "t7 t10 <|end|> <|user|> t11 t12 t13 <|end|> <|assistant|> t40"
-        );
-
-        // Greedy reply == decoding what `generate` produces on the same prompt.
-        let params = GenerationParams {
-            max_new_tokens: 6,
-            temperature: 0.0,
-            ..GenerationParams::default()
-        };
-        let reply = backend.complete(&prefilled, &params)?;
-        let (model, tok, device) = tiny();
-        let config = GenerationConfig {
-            max_new_tokens: 6,
-            sampling: SamplingParams {
-                temperature: 0.0,
-                top_k: None,
-                top_p: None,
-            },
-            seed: 0,
-            stop_token_ids: tok.eos_id().into_iter().collect(),
-            stop_strings: vec![],
-            pad_token_id: tok.pad_id().unwrap_or(0),
-        };
-        let gens = generate(
-            &model,
-            &[tok.encode(&prompt)?],
-            &config,
-            &device,
-            None,
-            |_, _| {},
-        )?;
-        assert_eq!(reply, tok.decode(&gens[0].output_ids, true)?.trim());
-        assert!(
-            !reply.is_empty() && reply.split_whitespace().count() <= 6,
-            "{reply:?}"
-        );
-
-        // Seeded sampling is reproducible.
-        let hot = GenerationParams {
-            max_new_tokens: 6,
-            temperature: 1.0,
-            ..GenerationParams::default()
-        };
-        let sampled = backend.complete(&messages, &hot)?;
-        assert_eq!(backend.complete(&messages, &hot)?, sampled);
-
-        // Prompts longer than the context (128 positions) are refused with the sizes.
-        let long = Message::user(vec!["t20"; 125].join(" "));
-        let e = backend
-            .complete(&[long], &params)
-            .expect_err("too long")
-            .to_string();
-        assert_eq!(
-            e,
-            "chat back end: prompt of 128 tokens + 6 new tokens exceeds the model's context of 128"
-        );
-        let e = backend
-            .complete(
-                &messages,
-                &GenerationParams {
-            max_new_tokens: 1,
-            temperature: -1.0,
-            ..GenerationParams::default()
-        },
-            )
-            .expect_err("t<0");
-        assert_eq!(
-            e.to_string(),
-            "invalid configuration: temperature must be >= 0, got -1"
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn local_backend_needs_a_tokenizer_and_runs_the_pairwise_judge() -> Result<()> {
-        let device = Device::default();
-        let loaded = load_model(&testdata("trl-parity/model"), &device)?;
-        let e = LocalChatBackend::from_loaded(loaded, device)
-            .err()
-            .map(|e| format!("{e:#}"));
-        assert!(e.as_deref().is_some_and(|e| e.ends_with("has no tokenizer (add tokenizer.json to its folder)")), "{e:?}");
-
-        // The pairwise judge on the tiny model: it cannot write `[[A]]`, so every reply is unparseable.
-        let template = PromptTemplate {
-            name: "tiny".into(),
-            kind: PromptKind::Pairwise,
-            system_prompt: "t8".into(),
-            prompt_template: "{question} t9 {answer_a} t10 {answer_b}".into(),
-            output_format: "[[A]]".into(),
-            description: String::new(),
-            category: String::new(),
-        };
-        let judge = LlmJudge::new(tiny_backend())
-            .with_pair_template(template)?
-            .with_params(GenerationParams {
-            max_new_tokens: 4,
-            temperature: 0.0,
-            ..GenerationParams::default()
-        });
-        let dir = tmp_dir("pairs");
-        let pairs = dir.join("pairs.jsonl");
-        std::fs::write(
-            &pairs,
-            "{\"id\": \"a\", \"question\": \"t30\", \"answer_a\": \"t31\", \"answer_b\": \"t32 t33\"}\n\
-             {\"id\": 2, \"question\": \"t40\", \"answer_a\": \"t41\", \"answer_b\": \"t42\"}\n",
-        )?;
-        let run = temper_judges::judge_pairs(&pairs, &judge, &JudgeRunConfig::new(true, 2))?;
-        let s = &run.summary;
-        assert_eq!(
-            (
-                s.n_pairs,
-                s.unparseable_replies,
-                s.unparseable_pairs,
-                s.failed
-            ),
-            (2, 4, 2, 0)
-        );
-        assert_eq!(
-            run.records.iter().map(|r| r.judgments.len()).sum::<usize>(),
-            4
-        );
-        assert_eq!(run.to_jsonl().lines().count(), 2);
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
