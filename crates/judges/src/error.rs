@@ -25,6 +25,14 @@ pub enum JudgeError {
         /// What was wrong with the line.
         message: String,
     },
+    /// A data file parsed as JSON but does not have the expected shape (the message names the field).
+    #[error("{path}: {message}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or wrong, and where in the file.
+        message: String,
+    },
     /// Inputs to a metric or a table have inconsistent shapes.
     #[error("shape mismatch in {what}: {detail}")]
     Shape {

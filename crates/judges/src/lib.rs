@@ -13,6 +13,8 @@
 //!   any OpenAI-compatible endpoint with timeouts, retries with backoff and a `DiskCache`; the local Temper
 //!   model is `temper_models::LocalChat` (models feature `chat`). Default features: none, so computing κ
 //!   pulls no HTTP/TLS stack.
+//! - **CHAMP:** [`champ_run`] asks a judge whether each human-annotated CHAMP solution contains an error
+//!   (strict `[[YES]]`/`[[NO]]`, [`parse_yes_no`]) and measures agreement with the human annotation.
 //! - **Agreement:** [`cohen_kappa`], [`fleiss_kappa`], [`krippendorff_alpha`], percent agreement,
 //!   deltas, [`confusion_matrix`], seeded percentile [`bootstrap_ci`]; [`load_labels`] + [`join`] +
 //!   [`report`] are `temper agree`.
@@ -40,6 +42,7 @@
 //! ```
 
 mod bootstrap;
+mod champ;
 mod error;
 mod judge;
 mod label;
@@ -59,6 +62,10 @@ pub use stats::{
     percent_agreement, percent_agreement_without_ties,
 };
 pub use bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci, percentile};
+pub use champ::{
+    CHAMP_SYSTEM, ChampItem, ChampOutcome, ChampReply, ChampRunConfig, champ_items, champ_messages,
+    champ_prompt, champ_run, error_label, load_champ_items, parse_yes_no, sample_order,
+};
 pub use error::{JudgeError, Result};
 pub use judge::{Judge, LlmJudge, PairItem, PairVerdict, SingleGrade, SingleItem};
 pub use label::Label;

@@ -373,7 +373,7 @@ fn judge_one<J: Judge + ?Sized>(judge: &J, item: &PairItem, swap: bool) -> PairR
 
 /// Runs `f` on every item on a bounded pool of `workers` threads; results in input order.
 /// A worker that panics leaves `None` in its slot.
-fn bounded_map<T: Sync, R: Send>(
+pub(crate) fn bounded_map<T: Sync, R: Send>(
     items: &[T],
     workers: usize,
     f: impl Fn(&T) -> R + Sync,
