@@ -60,10 +60,7 @@ fn build_backend(spec: &JudgeSpec, device: &str) -> Result<(SharedBackend, bool)
         JudgeSpec::Local(m) => {
             let device = parse_device(device)?;
             let loaded = crate::load(m, &device)?;
-            (
-                Box::new(LocalChat::from_loaded(loaded, device)?),
-                false,
-            )
+            (Box::new(LocalChat::from_loaded(loaded, device)?), false)
         }
     })
 }
@@ -372,7 +369,10 @@ pub fn champ_cmd(args: &ChampArgs) -> Result<()> {
     let started = Instant::now();
     let progress = |done: usize, total: usize| {
         if done.is_multiple_of(10) || done == total {
-            eprintln!("judged {done}/{total} ({:.0}s)", started.elapsed().as_secs_f64());
+            eprintln!(
+                "judged {done}/{total} ({:.0}s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     };
     let o = champ_run(&items, backend.as_ref(), &config, &args.out, &progress)?;

@@ -338,10 +338,12 @@ pub fn champ_run(
         report,
     };
     // Serializing plain data structs cannot fail.
-    write_atomic(&out.join("report.json"), &serde_json::to_string_pretty(&outcome).unwrap_or_default())?;
+    write_atomic(
+        &out.join("report.json"),
+        &serde_json::to_string_pretty(&outcome).unwrap_or_default(),
+    )?;
     Ok(outcome)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -395,7 +397,9 @@ mod tests {
         let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
         let items = champ_items(&data, path)?;
         assert_eq!(load_champ_items(path)?, items);
-        let e = load_champ_items(Path::new("/nonexistent/v0.json")).expect_err("no file").to_string();
+        let e = load_champ_items(Path::new("/nonexistent/v0.json"))
+            .expect_err("no file")
+            .to_string();
         assert!(e.starts_with("/nonexistent/v0.json: "), "{e}");
         let got: Vec<(&str, bool, &str)> = items
             .iter()
@@ -454,7 +458,11 @@ mod tests {
     /// Replies with the text after `JUDGE=` in the user message (up to the next space).
     struct Scripted;
     impl ChatBackend for Scripted {
-        fn complete(&self, messages: &[Message], _: &GenerationParams) -> temper_chat::Result<String> {
+        fn complete(
+            &self,
+            messages: &[Message],
+            _: &GenerationParams,
+        ) -> temper_chat::Result<String> {
             let user = messages
                 .iter()
                 .find(|m| m.role == Role::User)
@@ -508,7 +516,10 @@ mod tests {
             };
             let calls = AtomicUsize::new(0);
             let on_judged = |done: usize, total: usize| {
-                assert!(done >= 1 && done <= total && total == items.len(), "{done}/{total}");
+                assert!(
+                    done >= 1 && done <= total && total == items.len(),
+                    "{done}/{total}"
+                );
                 calls.fetch_add(1, Ordering::Relaxed);
             };
             let o = champ_run(&items, &Scripted, &config, &dir, &on_judged)?;
@@ -551,7 +562,10 @@ mod tests {
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect::<std::result::Result<_, _>>()?;
         names.sort();
-        assert_eq!(names, ["human.jsonl", "judge.jsonl", "replies.jsonl", "report.json"]);
+        assert_eq!(
+            names,
+            ["human.jsonl", "judge.jsonl", "replies.jsonl", "report.json"]
+        );
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

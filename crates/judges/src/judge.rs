@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::Id;
-use temper_chat::{ChatBackend, GenerationParams};
 use crate::error::{JudgeError, Result};
 use crate::prompts::{PromptKind, PromptTemplate};
+use crate::report::Id;
 use crate::verdict::{Unparseable, Verdict, parse_pair_verdict, parse_rating};
+use temper_chat::{ChatBackend, GenerationParams};
 
 /// A question with two answers to compare (one line of the pairs file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,13 +225,17 @@ impl<B: ChatBackend> Judge for LlmJudge<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use temper_chat::Message;
     use crate::verdict::Winner;
+    use temper_chat::Message;
 
     struct LastUser;
     impl ChatBackend for LastUser {
         /// Echoes the user prompt followed by a verdict, so tests can see what was rendered.
-        fn complete(&self, messages: &[Message], _: &GenerationParams) -> temper_chat::Result<String> {
+        fn complete(
+            &self,
+            messages: &[Message],
+            _: &GenerationParams,
+        ) -> temper_chat::Result<String> {
             Ok(format!(
                 "{}\n[[B]]",
                 messages.last().map(|m| m.content.as_str()).unwrap_or("")

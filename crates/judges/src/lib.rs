@@ -52,15 +52,6 @@ mod run;
 mod stats;
 mod verdict;
 
-pub use report::{
-    AgreeConfig, AgreementReport, Id, Joined, Metric, MetricReport, id_from_json, join,
-    load_labels, report,
-};
-pub use stats::{
-    AlphaLevel, ConfusionMatrix, KappaWeights, cohen_kappa, confusion_matrix, fleiss_kappa,
-    fleiss_table, krippendorff_alpha, mean_abs_difference, mean_difference, numeric_labels,
-    percent_agreement, percent_agreement_without_ties,
-};
 pub use bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci, percentile};
 pub use champ::{
     CHAMP_SYSTEM, ChampItem, ChampOutcome, ChampReply, ChampRunConfig, champ_items, champ_messages,
@@ -72,11 +63,20 @@ pub use label::Label;
 pub use prompts::{
     PromptKind, PromptTemplate, find_template, load_prompt_templates, mtbench_template_name,
 };
+pub use report::{
+    AgreeConfig, AgreementReport, Id, Joined, Metric, MetricReport, id_from_json, join,
+    load_labels, report,
+};
 pub use run::{
     GradeRecord, JudgeRun, JudgeRunConfig, JudgeSummary, JudgmentRecord, Order, PairRecord,
     SwapOutcome, grade_items, judge_items, judge_pairs, load_pairs, summarize,
 };
-pub use verdict::{ArenaLevel, Unparseable, Verdict, Winner, parse_pair_verdict, parse_rating};
+pub use stats::{
+    AlphaLevel, ConfusionMatrix, KappaWeights, cohen_kappa, confusion_matrix, fleiss_kappa,
+    fleiss_table, krippendorff_alpha, mean_abs_difference, mean_difference, numeric_labels,
+    percent_agreement, percent_agreement_without_ties,
+};
 pub use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Role};
 #[cfg(feature = "openai")]
 pub use temper_chat::{DiskCache, ENV_API_KEY, ENV_BASE_URL, OpenAiBackend, OpenAiConfig};
+pub use verdict::{ArenaLevel, Unparseable, Verdict, Winner, parse_pair_verdict, parse_rating};

@@ -13,14 +13,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
+use crate::error::{JudgeError, Result};
+use crate::label::Label;
 use crate::stats::{
     AlphaLevel, ConfusionMatrix, KappaWeights, cohen_kappa, confusion_matrix, fleiss_kappa,
     fleiss_table, krippendorff_alpha, mean_abs_difference, mean_difference, numeric_labels,
     percent_agreement, percent_agreement_without_ties,
 };
-use crate::bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
-use crate::error::{JudgeError, Result};
-use crate::label::Label;
 
 /// An item id, as written in the file (an integer id `17` becomes `"17"`).
 pub type Id = String;

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::{Id, id_from_json};
 use crate::bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
 use crate::error::{JudgeError, Result};
 use crate::judge::{Judge, PairItem, PairVerdict, SingleItem};
+use crate::report::{Id, id_from_json};
 use crate::verdict::{Unparseable, Verdict, Winner};
 
 /// How the two orders of a position-swapped pair relate.
@@ -627,9 +627,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use temper_chat::{ChatBackend, ChatError, GenerationParams, Message};
     use crate::judge::LlmJudge;
     use crate::prompts::{PromptKind, PromptTemplate};
+    use temper_chat::{ChatBackend, ChatError, GenerationParams, Message};
 
     fn pair(id: &str, a: &str, b: &str) -> PairItem {
         PairItem {
@@ -668,7 +668,11 @@ mod tests {
     /// A fake judge model whose reply is a function of the two shown answers.
     struct Scripted<F>(F);
     impl<F: Fn(&str, &str) -> temper_chat::Result<String>> ChatBackend for Scripted<F> {
-        fn complete(&self, messages: &[Message], _: &GenerationParams) -> temper_chat::Result<String> {
+        fn complete(
+            &self,
+            messages: &[Message],
+            _: &GenerationParams,
+        ) -> temper_chat::Result<String> {
             let (a, b) = slots(messages);
             (self.0)(&a, &b)
         }

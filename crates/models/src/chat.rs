@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Role};
 use temper_tokenizer::{ChatTemplate, Tokenizer};
 
-use crate::generate::{GenerationConfig, generate};
+use crate::generate::{Decoder, GenerationConfig, generate};
 use crate::llama::Llama;
 use crate::load::LoadedModel;
 use temper_tensor_ops::SamplingParams;
@@ -135,7 +135,8 @@ impl ChatBackend for LocalChat {
         }
         let config = generation_config(params, &local.tokenizer, &local.model);
         let decode = |ids: &[u32]| local.tokenizer.decode(ids, true).unwrap_or_default();
-        let decoder: Option<&dyn Fn(&[u32]) -> String> = if config.stop_strings.is_empty() { None } else { Some(&decode) };
+        // Stop strings are matched on decoded text; without them no decoding happens during generation.
+        let decoder: Option<Decoder<'_>> = if config.stop_strings.is_empty() { None } else { Some(&decode) };
         let gens = generate(&local.model, &[ids], &config, &local.device, decoder, |_, _| {}).map_err(|e| backend(&e))?;
         let out = gens.first().map(|g| g.output_ids.as_slice()).unwrap_or(&[]);
         let text = local.tokenizer.decode(out, true).map_err(|e| backend(&e))?;
