@@ -183,9 +183,9 @@ pub struct ChampOutcome {
     pub failed: usize,
     /// Human "has an error" count among the judged.
     pub human_errors: usize,
-    /// Judge "[[YES]]" count.
+    /// Judge `[[YES]]` count.
     pub judge_yes: usize,
-    /// Judge "[[NO]]" count.
+    /// Judge `[[NO]]` count.
     pub judge_no: usize,
     /// Wall-clock seconds of judging.
     pub seconds: f64,
