@@ -15,7 +15,7 @@ use crate::error::{JudgeError, Result};
 use crate::label::Label;
 use crate::report::{AgreeConfig, AgreementReport, Metric, join, report};
 use crate::run::bounded_map;
-use crate::verdict::Unparseable;
+use crate::verdict::parse_yes_no;
 
 /// The single-answer prompt of `champ-agreement`.
 pub const CHAMP_SYSTEM: &str = "You check solutions to math problems. Reply with exactly [[YES]] if the solution contains an error \
@@ -27,34 +27,6 @@ pub fn champ_prompt(problem: &str, solution: &str) -> String {
         "[Problem]\n{problem}\n\n[Solution]\n{solution}\n[End of Solution]\n\n\
          Does this solution contain an error? Answer [[YES]] or [[NO]]."
     )
-}
-
-/// Parses a `[[YES]]` / `[[NO]]` reply strictly: exactly one kind of token (case and inner
-/// spaces ignored) must appear; `Ok(true)` means "has an error".
-pub fn parse_yes_no(reply: &str) -> std::result::Result<bool, Unparseable> {
-    let mut found: Vec<(bool, String)> = Vec::new();
-    let mut rest = reply;
-    while let Some(start) = rest.find("[[") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("]]") else { break };
-        let inner = after[..end]
-            .trim_start_matches('[')
-            .trim()
-            .to_ascii_uppercase();
-        match inner.as_str() {
-            "YES" => found.push((true, format!("[[{}]]", &after[..end]))),
-            "NO" => found.push((false, format!("[[{}]]", &after[..end]))),
-            _ => {}
-        }
-        rest = &after[end + 2..];
-    }
-    match found.first() {
-        None => Err(Unparseable::NoVerdict),
-        Some(&(v, _)) if found.iter().all(|(x, _)| *x == v) => Ok(v),
-        Some(_) => Err(Unparseable::Conflicting(
-            found.into_iter().map(|(_, t)| t).collect(),
-        )),
-    }
 }
 
 /// One human-annotated CHAMP solution.
@@ -357,35 +329,6 @@ mod tests {
         let d = std::env::temp_dir().join(format!("temper-judges-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("create temp dir");
         d
-    }
-
-    #[test]
-    fn yes_no_parsing_is_strict() {
-        let cases: [(&str, std::result::Result<bool, Unparseable>); 8] = [
-            ("[[YES]]", Ok(true)),
-            ("[[No]]\n\nThe solution is right.", Ok(false)),
-            ("Verdict: [[ yes ]] and again [[YES]]", Ok(true)),
-            (
-                "[[YES]\n\nThe solution contains",
-                Err(Unparseable::NoVerdict),
-            ),
-            (
-                "The solution contains an error.",
-                Err(Unparseable::NoVerdict),
-            ),
-            ("[[MAYBE]]", Err(Unparseable::NoVerdict)),
-            (
-                "[[YES]] or [[NO]]",
-                Err(Unparseable::Conflicting(vec![
-                    "[[YES]]".into(),
-                    "[[NO]]".into(),
-                ])),
-            ),
-            ("[[[NO]]", Ok(false)),
-        ];
-        for (reply, want) in cases {
-            assert_eq!(parse_yes_no(reply), want, "reply {reply:?}");
-        }
     }
 
     #[test]

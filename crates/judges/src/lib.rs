@@ -55,7 +55,7 @@ mod verdict;
 pub use bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci, percentile};
 pub use champ::{
     CHAMP_SYSTEM, ChampItem, ChampOutcome, ChampReply, ChampRunConfig, champ_items, champ_messages,
-    champ_prompt, champ_run, error_label, load_champ_items, parse_yes_no, sample_order,
+    champ_prompt, champ_run, error_label, load_champ_items, sample_order,
 };
 pub use error::{JudgeError, Result};
 pub use judge::{Judge, LlmJudge, PairItem, PairVerdict, SingleGrade, SingleItem};
@@ -79,4 +79,6 @@ pub use stats::{
 pub use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Role};
 #[cfg(feature = "openai")]
 pub use temper_chat::{DiskCache, ENV_API_KEY, ENV_BASE_URL, OpenAiBackend, OpenAiConfig};
-pub use verdict::{ArenaLevel, Unparseable, Verdict, Winner, parse_pair_verdict, parse_rating};
+pub use verdict::{
+    ArenaLevel, Unparseable, Verdict, Winner, parse_pair_verdict, parse_rating, parse_yes_no,
+};
