@@ -13,6 +13,20 @@ pub enum AssetError {
         /// The catalog's names, comma separated.
         known: String,
     },
+    /// A model spec is neither an existing path nor an asset name.
+    #[error("`{spec}` is neither a path nor a known asset: {reason}")]
+    NotAModel {
+        /// The spec given (`--model`, `--judge`).
+        spec: String,
+        /// Why it is not an asset (the catalog's answer, with the known names).
+        reason: String,
+    },
+    /// The asset holds no model file (no `.gguf`, no folder with `config.json`).
+    #[error("asset `{asset}` holds no model file")]
+    NoModelFile {
+        /// The asset's name.
+        asset: String,
+    },
     /// The asset has no file by that name.
     #[error("asset `{asset}` has no file `{file}`; its files: {known}")]
     UnknownFile {

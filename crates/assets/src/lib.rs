@@ -38,11 +38,13 @@ mod archive;
 mod cache;
 mod catalog;
 mod error;
+mod model;
 mod progress;
 mod registry;
 
 pub use cache::{Cache, Fetched, MARKER, cached, fetch, home, path_of, verify};
 pub use catalog::{Asset, ExpectedFile, Registry, catalog, find};
 pub use error::AssetError;
+pub use model::resolve_model;
 pub use progress::{NoProgress, Progress};
 pub use registry::{LocalPackage, RegistryClients, Source};

@@ -3,7 +3,8 @@
 //!
 //! It depends on neither burn nor an HTTP stack, so a crate that only speaks chat (a judge, a tool loop, a
 //! retrieval pipeline) stays light. Back ends live elsewhere: the local Temper model in `temper-models` (feature
-//! `chat`), an OpenAI-compatible endpoint behind this crate's `openai` feature.
+//! `chat`), an OpenAI-compatible endpoint behind this crate's `openai` feature (`OpenAiBackend` with timeouts,
+//! retries and a `DiskCache` of replies; the only HTTP/TLS dependency, absent without the feature).
 //!
 //! ```
 //! use temper_chat::{ChatBackend, ChatError, GenerationParams, Message};
@@ -20,11 +21,19 @@
 //! ```
 
 mod backend;
+#[cfg(feature = "openai")]
+mod cache;
 mod error;
 mod message;
+#[cfg(feature = "openai")]
+mod openai;
 mod params;
 
 pub use backend::ChatBackend;
 pub use error::{ChatError, Result};
 pub use message::{Message, Role, ToolCall};
 pub use params::GenerationParams;
+#[cfg(feature = "openai")]
+pub use cache::DiskCache;
+#[cfg(feature = "openai")]
+pub use openai::{ENV_API_KEY, ENV_BASE_URL, OpenAiBackend, OpenAiConfig};

@@ -7,7 +7,7 @@ mod progress;
 mod train;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -174,23 +174,9 @@ fn fetch(name: Option<&str>, list: bool) -> Result<()> {
     Ok(())
 }
 
-/// Resolves `--model`: an existing path, or an asset name (fetched on first use).
+/// Resolves `--model`: an existing path, or an asset name (fetched on first use, with a progress bar).
 fn resolve_model(spec: &str) -> Result<PathBuf> {
-    let p = Path::new(spec);
-    if p.exists() {
-        return Ok(p.to_path_buf());
-    }
-    let asset = temper_assets::find(spec).with_context(|| format!("`{spec}` is neither a path nor a known asset"))?;
-    let fetched = match temper_assets::cached(asset) {
-        Some(f) => f,
-        None => temper_assets::fetch(asset, &mut progress::Bar::default())?,
-    };
-    fetched
-        .files
-        .iter()
-        .find(|f| f.extension().is_some_and(|e| e == "gguf") || f.join("config.json").is_file())
-        .cloned()
-        .with_context(|| format!("asset `{spec}` holds no model file"))
+    Ok(temper_assets::resolve_model(spec, &mut progress::Bar::default())?)
 }
 
 fn load(spec: &str, device: &burn::tensor::Device) -> Result<LoadedModel> {

@@ -26,6 +26,8 @@
 //! ```
 
 mod causal_lm;
+#[cfg(feature = "chat")]
+mod chat;
 mod config;
 mod device;
 mod error;
@@ -38,6 +40,8 @@ mod memory;
 mod thin;
 
 pub use causal_lm::CausalLm;
+#[cfg(feature = "chat")]
+pub use chat::{LocalChat, render_chat_prompt};
 pub use config::{Architecture, LlamaConfig};
 pub use device::{available_devices, parse_device};
 pub use error::{ModelError, Result};

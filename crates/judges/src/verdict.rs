@@ -222,9 +222,53 @@ pub fn parse_rating(reply: &str) -> Result<f64, Unparseable> {
     )
 }
 
+/// Parses a strict `[[YES]]` / `[[NO]]` reply (CHAMP's "does this solution contain an error?"): exactly one
+/// kind of token (case and spaces inside the brackets ignored) must appear; `Ok(true)` means YES.
+pub fn parse_yes_no(reply: &str) -> Result<bool, Unparseable> {
+    unique(
+        bracket_tokens(reply)
+            .into_iter()
+            .filter_map(|t| match t.to_ascii_uppercase().as_str() {
+                "YES" => Some((true, t)),
+                "NO" => Some((false, t)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yes_no_parsing_is_strict() {
+        let cases: [(&str, std::result::Result<bool, Unparseable>); 8] = [
+            ("[[YES]]", Ok(true)),
+            ("[[No]]\n\nThe solution is right.", Ok(false)),
+            ("Verdict: [[ yes ]] and again [[YES]]", Ok(true)),
+            (
+                "[[YES]\n\nThe solution contains",
+                Err(Unparseable::NoVerdict),
+            ),
+            (
+                "The solution contains an error.",
+                Err(Unparseable::NoVerdict),
+            ),
+            ("[[MAYBE]]", Err(Unparseable::NoVerdict)),
+            (
+                "[[YES]] or [[NO]]",
+                Err(Unparseable::Conflicting(vec![
+                    "[[YES]]".into(),
+                    "[[NO]]".into(),
+                ])),
+            ),
+            ("[[[NO]]", Ok(false)),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(parse_yes_no(reply), want, "reply {reply:?}");
+        }
+    }
 
     #[test]
     fn pairwise_forms() {

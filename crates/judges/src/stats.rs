@@ -1,4 +1,4 @@
-//! Agreement metrics between raters: percent agreement, mean (absolute) score difference, Cohen's κ
+//! Agreement statistics between raters (pure functions; [`crate::report`] runs them over label files): percent agreement, mean (absolute) score difference, Cohen's κ
 //! (unweighted, linear, quadratic), Fleiss' κ, Krippendorff's α and the confusion matrix.
 //!
 //! All are pure functions on label vectors. They match scikit-learn (`cohen_kappa_score`,

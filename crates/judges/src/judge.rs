@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::agree::Id;
-use crate::backend::{ChatBackend, GenParams};
 use crate::error::{JudgeError, Result};
 use crate::prompts::{PromptKind, PromptTemplate};
+use crate::report::Id;
 use crate::verdict::{Unparseable, Verdict, parse_pair_verdict, parse_rating};
+use temper_chat::{ChatBackend, GenerationParams};
 
 /// A question with two answers to compare (one line of the pairs file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,17 +148,18 @@ pub struct LlmJudge<B> {
     backend: B,
     pair_template: PromptTemplate,
     single_template: Option<PromptTemplate>,
-    params: GenParams,
+    params: GenerationParams,
 }
 
 impl<B: ChatBackend> LlmJudge<B> {
-    /// A judge with the seed pairwise prompt, no single-grading prompt and default [`GenParams`].
+    /// A judge with the seed pairwise prompt, no single-grading prompt and greedy decoding of up to 2048
+    /// tokens (`GenerationParams::greedy(2048)`, FastChat's judge setting).
     pub fn new(backend: B) -> Self {
         Self {
             backend,
             pair_template: PromptTemplate::seed_pairwise(),
             single_template: None,
-            params: GenParams::default(),
+            params: GenerationParams::greedy(2048),
         }
     }
 
@@ -187,7 +188,7 @@ impl<B: ChatBackend> LlmJudge<B> {
     }
 
     /// Sets the generation parameters.
-    pub fn with_params(mut self, params: GenParams) -> Self {
+    pub fn with_params(mut self, params: GenerationParams) -> Self {
         self.params = params;
         self
     }
@@ -224,13 +225,17 @@ impl<B: ChatBackend> Judge for LlmJudge<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Message;
     use crate::verdict::Winner;
+    use temper_chat::Message;
 
     struct LastUser;
     impl ChatBackend for LastUser {
         /// Echoes the user prompt followed by a verdict, so tests can see what was rendered.
-        fn complete(&self, messages: &[Message], _: &GenParams) -> Result<String> {
+        fn complete(
+            &self,
+            messages: &[Message],
+            _: &GenerationParams,
+        ) -> temper_chat::Result<String> {
             Ok(format!(
                 "{}\n[[B]]",
                 messages.last().map(|m| m.content.as_str()).unwrap_or("")

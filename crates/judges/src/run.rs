@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::agree::{Id, id_from_json};
 use crate::bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
 use crate::error::{JudgeError, Result};
 use crate::judge::{Judge, PairItem, PairVerdict, SingleItem};
+use crate::report::{Id, id_from_json};
 use crate::verdict::{Unparseable, Verdict, Winner};
 
 /// How the two orders of a position-swapped pair relate.
@@ -373,7 +373,7 @@ fn judge_one<J: Judge + ?Sized>(judge: &J, item: &PairItem, swap: bool) -> PairR
 
 /// Runs `f` on every item on a bounded pool of `workers` threads; results in input order.
 /// A worker that panics leaves `None` in its slot.
-fn bounded_map<T: Sync, R: Send>(
+pub(crate) fn bounded_map<T: Sync, R: Send>(
     items: &[T],
     workers: usize,
     f: impl Fn(&T) -> R + Sync,
@@ -627,9 +627,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::backend::{ChatBackend, GenParams, Message};
     use crate::judge::LlmJudge;
     use crate::prompts::{PromptKind, PromptTemplate};
+    use temper_chat::{ChatBackend, ChatError, GenerationParams, Message};
 
     fn pair(id: &str, a: &str, b: &str) -> PairItem {
         PairItem {
@@ -667,8 +667,12 @@ mod tests {
 
     /// A fake judge model whose reply is a function of the two shown answers.
     struct Scripted<F>(F);
-    impl<F: Fn(&str, &str) -> Result<String>> ChatBackend for Scripted<F> {
-        fn complete(&self, messages: &[Message], _: &GenParams) -> Result<String> {
+    impl<F: Fn(&str, &str) -> temper_chat::Result<String>> ChatBackend for Scripted<F> {
+        fn complete(
+            &self,
+            messages: &[Message],
+            _: &GenerationParams,
+        ) -> temper_chat::Result<String> {
             let (a, b) = slots(messages);
             (self.0)(&a, &b)
         }
@@ -780,7 +784,7 @@ mod tests {
 
         let hedging = LlmJudge::new(Scripted(|a: &str, _: &str| {
             if a == "boom" {
-                Err(JudgeError::Backend("model crashed".into()))
+                Err(ChatError::Backend("model crashed".into()))
             } else {
                 Ok("Either [[A]] or [[B]], hard to say".to_string())
             }
@@ -861,7 +865,7 @@ mod tests {
         let judge = judge.with_single_template(single).expect("single template");
         assert_eq!(judge.grade(&item).map(|g| g.rating).ok(), Some(Ok(6.0)));
 
-        let dir = std::env::temp_dir().join(format!("temper-judge-pairs-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("temper-judges-pairs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let p = dir.join("pairs.jsonl");
         std::fs::write(&p, "{\"id\": 1, \"question\": \"q\", \"answer_a\": \"a\", \"answer_b\": \"b\", \"reference\": \"r\"}\n\n{\"id\": \"2\", \"question\": \"q\", \"answer_a\": \"a\"}\n")

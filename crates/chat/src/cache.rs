@@ -1,5 +1,6 @@
-//! [`DiskCache`]: judge replies stored as one JSON file per request, keyed by a sha256 of the
-//! request and written atomically (temp file + rename), so a rerun costs nothing.
+//! [`DiskCache`]: chat replies stored as one JSON file per request, keyed by a sha256 of the
+//! request and written atomically (temp file + rename), so a rerun costs nothing. The API key is never part
+//! of the key or of an entry.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::backend::{GenParams, Message};
-use crate::error::{JudgeError, Result};
+use crate::error::{ChatError, Result};
+use crate::message::Message;
+use crate::openai::WireParams;
+use crate::params::GenerationParams;
 
 /// A directory of cached replies, `<dir>/<sha256>.json`.
 #[derive(Debug)]
@@ -28,14 +31,14 @@ struct KeyParts<'a> {
     base_url: &'a str,
     model: &'a str,
     messages: &'a [Message],
-    params: &'a GenParams,
+    params: &'a WireParams<'a>,
 }
 
 impl DiskCache {
     /// Uses (and creates, if needed) `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| JudgeError::Io {
+        std::fs::create_dir_all(&dir).map_err(|source| ChatError::Io {
             path: dir.clone(),
             source,
         })?;
@@ -50,8 +53,23 @@ impl DiskCache {
         &self.dir
     }
 
-    /// The hex sha256 of the canonical JSON of (base URL, model, messages, params).
-    pub fn key(base_url: &str, model: &str, messages: &[Message], params: &GenParams) -> String {
+    /// The hex sha256 of the canonical JSON of (base URL, model, messages, params as sent to the endpoint).
+    /// Parameters the endpoint would refuse (see [`crate::OpenAiBackend`]) are an error.
+    pub fn key(
+        base_url: &str,
+        model: &str,
+        messages: &[Message],
+        params: &GenerationParams,
+    ) -> Result<String> {
+        Ok(Self::wire_key(base_url, model, messages, &WireParams::new(params)?))
+    }
+
+    pub(crate) fn wire_key(
+        base_url: &str,
+        model: &str,
+        messages: &[Message],
+        params: &WireParams<'_>,
+    ) -> String {
         let parts = KeyParts {
             base_url,
             model,
@@ -88,12 +106,12 @@ impl DiskCache {
             reply: reply.to_string(),
         })
         .unwrap_or_default();
-        std::fs::write(&tmp, body).map_err(|source| JudgeError::Io {
+        std::fs::write(&tmp, body).map_err(|source| ChatError::Io {
             path: tmp.clone(),
             source,
         })?;
         let dest = self.path(key);
-        std::fs::rename(&tmp, &dest).map_err(|source| JudgeError::Io { path: dest, source })
+        std::fs::rename(&tmp, &dest).map_err(|source| ChatError::Io { path: dest, source })
     }
 }
 
@@ -104,30 +122,29 @@ mod tests {
     #[test]
     fn key_depends_on_every_part_and_entries_round_trip() -> Result<()> {
         let m = [Message::user("hi")];
-        let p = GenParams::default();
-        let k = DiskCache::key("http://x", "m", &m, &p);
+        let p = GenerationParams::greedy(2048);
+        let k = DiskCache::key("http://x", "m", &m, &p)?;
         assert_eq!(k.len(), 64);
-        assert_eq!(k, DiskCache::key("http://x", "m", &m, &p));
-        assert_ne!(k, DiskCache::key("http://y", "m", &m, &p));
-        assert_ne!(k, DiskCache::key("http://x", "n", &m, &p));
-        assert_ne!(
-            k,
-            DiskCache::key("http://x", "m", &[Message::user("ho")], &p)
-        );
-        assert_ne!(
-            k,
-            DiskCache::key(
-                "http://x",
-                "m",
-                &m,
-                &GenParams {
-                    temperature: 0.5,
-                    ..p
-                }
-            )
-        );
+        // The judge's cache keys from before the chat crate (temperature 0, 2048 tokens) still match.
+        let old = r#"{"base_url":"http://x","model":"m","messages":[{"role":"user","content":"hi"}],"params":{"temperature":0.0,"max_tokens":2048}}"#;
+        let old: String = Sha256::digest(old.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(k, old);
+        assert_eq!(k, DiskCache::key("http://x", "m", &m, &p)?);
+        assert_ne!(k, DiskCache::key("http://y", "m", &m, &p)?);
+        assert_ne!(k, DiskCache::key("http://x", "n", &m, &p)?);
+        assert_ne!(k, DiskCache::key("http://x", "m", &[Message::user("ho")], &p)?);
+        for other in [
+            GenerationParams { temperature: 0.5, ..p.clone() },
+            GenerationParams { max_new_tokens: 10, ..p.clone() },
+            GenerationParams { top_p: Some(0.9), ..p.clone() },
+            GenerationParams { stop: vec!["x".into()], ..p.clone() },
+            GenerationParams { seed: 1, ..p.clone() },
+        ] {
+            assert_ne!(k, DiskCache::key("http://x", "m", &m, &other)?, "{other:?}");
+        }
+        assert!(DiskCache::key("http://x", "m", &m, &GenerationParams { top_k: Some(2), ..p }).is_err());
         let dir =
-            std::env::temp_dir().join(format!("temper-judge-cache-unit-{}", std::process::id()));
+            std::env::temp_dir().join(format!("temper-chat-cache-unit-{}", std::process::id()));
         let c = DiskCache::new(&dir)?;
         assert_eq!(c.get(&k), None);
         c.put(&k, "[[A]]")?;
@@ -135,7 +152,7 @@ mod tests {
         c.put(&k, "[[B]]")?;
         assert_eq!(c.get(&k).as_deref(), Some("[[B]]"));
         std::fs::write(dir.join(format!("{k}.json")), "{not json").map_err(|source| {
-            JudgeError::Io {
+            ChatError::Io {
                 path: dir.clone(),
                 source,
             }

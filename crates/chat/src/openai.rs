@@ -1,15 +1,21 @@
 //! [`OpenAiBackend`]: a [`ChatBackend`] for any OpenAI-compatible `POST {base}/chat/completions`
 //! endpoint, with timeouts, retries with exponential backoff on 429/5xx/timeouts, and an optional
-//! [`DiskCache`] of replies.
+//! [`DiskCache`] of replies (feature `openai`).
+//!
+//! [`GenerationParams`] map to the request as `max_new_tokens` → `max_tokens`, `temperature`, and, only when set,
+//! `top_p`, `stop` and `seed` (a seed of 0, the default, is not sent). `top_k` is not part of OpenAI's chat API:
+//! a request with `top_k` set is refused before anything is sent.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{ChatBackend, GenParams, Message};
+use crate::backend::ChatBackend;
 use crate::cache::DiskCache;
-use crate::error::{JudgeError, Result};
+use crate::error::{ChatError, Result};
+use crate::message::Message;
+use crate::params::GenerationParams;
 
 /// Environment variable holding the endpoint's base URL, e.g. `https://api.example.com/v1`.
 pub const ENV_BASE_URL: &str = "TEMPER_JUDGE_BASE_URL";
@@ -68,7 +74,7 @@ impl OpenAiConfig {
         let base = var(ENV_BASE_URL)
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| {
-                JudgeError::Config(format!("{ENV_BASE_URL} is not set (e.g. https://host/v1)"))
+                ChatError::Config(format!("{ENV_BASE_URL} is not set (e.g. https://host/v1)"))
             })?;
         let mut c = Self::new(base, model);
         c.api_key = var(ENV_API_KEY).filter(|s| !s.is_empty());
@@ -82,7 +88,7 @@ impl OpenAiConfig {
 }
 
 /// A [`ChatBackend`] over an OpenAI-compatible chat-completions endpoint. `Send + Sync`: share
-/// one across the worker threads of [`crate::judge_items`].
+/// one across worker threads (e.g. those of `temper_judges::judge_items`).
 #[derive(Debug)]
 pub struct OpenAiBackend {
     config: OpenAiConfig,
@@ -94,8 +100,44 @@ pub struct OpenAiBackend {
 struct ChatRequest<'a> {
     model: &'a str,
     messages: &'a [Message],
-    temperature: f32,
-    max_tokens: u32,
+    #[serde(flatten)]
+    params: WireParams<'a>,
+}
+
+/// The generation parameters as sent on the wire (and hashed into the cache key): OpenAI's names, optional
+/// fields only when set. With only `temperature` and `max_tokens` this serializes as the judge's old
+/// parameters did, so caches written before the move still answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct WireParams<'a> {
+    temperature: f64,
+    max_tokens: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+impl<'a> WireParams<'a> {
+    /// Checks `params` and maps them to OpenAI's request fields.
+    pub(crate) fn new(params: &'a GenerationParams) -> Result<Self> {
+        params
+            .validate()
+            .map_err(|e| ChatError::Config(format!("generation parameters: {e}")))?;
+        if let Some(k) = params.top_k {
+            return Err(ChatError::Config(format!(
+                "top_k = {k} is not part of the OpenAI chat API; unset it (use top_p)"
+            )));
+        }
+        Ok(Self {
+            temperature: params.temperature,
+            max_tokens: params.max_new_tokens,
+            top_p: params.top_p,
+            stop: &params.stop,
+            seed: (params.seed != 0).then_some(params.seed),
+        })
+    }
 }
 
 enum Attempt {
@@ -104,14 +146,14 @@ enum Attempt {
         message: String,
         retry_after: Option<Duration>,
     },
-    Fail(JudgeError),
+    Fail(ChatError),
 }
 
 impl OpenAiBackend {
     /// Builds the HTTP agent and opens the cache directory, if any.
     pub fn new(config: OpenAiConfig) -> Result<Self> {
         if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
-            return Err(JudgeError::Config(format!(
+            return Err(ChatError::Config(format!(
                 "base URL must start with http:// or https://, got {:?}",
                 config.base_url
             )));
@@ -156,7 +198,7 @@ impl OpenAiBackend {
                 };
             }
             Err(e) => {
-                return Attempt::Fail(JudgeError::Http {
+                return Attempt::Fail(ChatError::Http {
                     url: url.to_string(),
                     message: e.to_string(),
                     attempts: 1,
@@ -188,14 +230,14 @@ impl OpenAiBackend {
             };
         }
         if !(200..300).contains(&status) {
-            return Attempt::Fail(JudgeError::Http {
+            return Attempt::Fail(ChatError::Http {
                 url: url.to_string(),
                 message: format!("HTTP {status}: {snippet}"),
                 attempts: 1,
             });
         }
         let malformed = |message: &str| {
-            Attempt::Fail(JudgeError::MalformedReply {
+            Attempt::Fail(ChatError::MalformedReply {
                 url: url.to_string(),
                 message: message.to_string(),
                 body: snippet.clone(),
@@ -216,25 +258,24 @@ impl OpenAiBackend {
 }
 
 impl ChatBackend for OpenAiBackend {
-    fn complete(&self, messages: &[Message], params: &GenParams) -> Result<String> {
-        let key = self
-            .cache
-            .as_ref()
-            .map(|_| DiskCache::key(&self.config.base_url, &self.config.model, messages, params));
+    fn complete(&self, messages: &[Message], params: &GenerationParams) -> Result<String> {
+        let wire = WireParams::new(params)?;
+        let key = self.cache.as_ref().map(|_| {
+            DiskCache::wire_key(&self.config.base_url, &self.config.model, messages, &wire)
+        });
         if let (Some(cache), Some(key)) = (&self.cache, &key)
             && let Some(reply) = cache.get(key)
         {
-            tracing::debug!(key, "judge reply from cache");
+            tracing::debug!(key, "chat reply from cache");
             return Ok(reply);
         }
         let url = self.config.url();
         let body = serde_json::to_string(&ChatRequest {
             model: &self.config.model,
             messages,
-            temperature: params.temperature,
-            max_tokens: params.max_tokens,
+            params: wire,
         })
-        .map_err(|e| JudgeError::Backend(format!("serializing request: {e}")))?;
+        .map_err(|e| ChatError::Backend(format!("serializing request: {e}")))?;
         let max = Duration::from_millis(self.config.backoff_max_ms);
         let mut backoff = Duration::from_millis(self.config.backoff_initial_ms);
         let attempts = self.config.max_retries.saturating_add(1);
@@ -246,8 +287,8 @@ impl ChatBackend for OpenAiBackend {
                     }
                     return Ok(reply);
                 }
-                Attempt::Fail(JudgeError::Http { url, message, .. }) => {
-                    return Err(JudgeError::Http {
+                Attempt::Fail(ChatError::Http { url, message, .. }) => {
+                    return Err(ChatError::Http {
                         url,
                         message,
                         attempts: attempt,
@@ -259,20 +300,20 @@ impl ChatBackend for OpenAiBackend {
                     retry_after,
                 } => {
                     if attempt == attempts {
-                        return Err(JudgeError::Http {
+                        return Err(ChatError::Http {
                             url,
                             message,
                             attempts,
                         });
                     }
                     let wait = retry_after.unwrap_or(backoff).min(max);
-                    tracing::warn!(attempt, %message, wait_ms = wait.as_millis() as u64, "judge request failed; retrying");
+                    tracing::warn!(attempt, %message, wait_ms = wait.as_millis() as u64, "chat request failed; retrying");
                     std::thread::sleep(wait);
                     backoff = (backoff * 2).min(max);
                 }
             }
         }
-        Err(JudgeError::Http {
+        Err(ChatError::Http {
             url,
             message: "no attempt made".into(),
             attempts: 0,
@@ -300,5 +341,32 @@ mod tests {
             .to_string();
         assert!(e.contains(ENV_BASE_URL), "{e}");
         assert!(OpenAiBackend::new(OpenAiConfig::new("ftp://x", "m")).is_err());
+    }
+
+    #[test]
+    fn params_map_to_openai_fields_and_top_k_is_refused() {
+        let greedy = GenerationParams::greedy(64);
+        assert_eq!(
+            serde_json::to_value(WireParams::new(&greedy).expect("valid")).expect("json"),
+            serde_json::json!({"temperature": 0.0, "max_tokens": 64})
+        );
+        let full = GenerationParams {
+            top_p: Some(0.9),
+            stop: vec!["\n\n".into()],
+            seed: 7,
+            ..GenerationParams::greedy(8)
+        };
+        assert_eq!(
+            serde_json::to_value(WireParams::new(&full).expect("valid")).expect("json"),
+            serde_json::json!({"temperature": 0.0, "max_tokens": 8, "top_p": 0.9, "stop": ["\n\n"], "seed": 7})
+        );
+        let e = WireParams::new(&GenerationParams { top_k: Some(5), ..greedy.clone() })
+            .expect_err("top_k")
+            .to_string();
+        assert!(e.contains("top_k = 5"), "{e}");
+        let e = WireParams::new(&GenerationParams { temperature: -1.0, ..greedy })
+            .expect_err("negative temperature")
+            .to_string();
+        assert!(e.starts_with("invalid configuration: generation parameters: temperature"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
-//! The `temper agree` library side: load two JSONL label files, join them on `id`, and compute every
-//! agreement metric with a bootstrap CI into one serializable [`AgreementReport`].
+//! Agreement reports (the library side of `temper agree`): load two JSONL label files, join them on `id`, and
+//! compute every agreement metric of [`crate::stats`] with a bootstrap CI into one serializable
+//! [`AgreementReport`].
 //!
 //! File format, one JSON object per line (blank lines are skipped):
 //! `{"id": "q1", "label": "A"}` or `{"id": 17, "label": 7}`. `id` is a string or an integer; `label` a
@@ -12,14 +13,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agreement::{
+use crate::bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
+use crate::error::{JudgeError, Result};
+use crate::label::Label;
+use crate::stats::{
     AlphaLevel, ConfusionMatrix, KappaWeights, cohen_kappa, confusion_matrix, fleiss_kappa,
     fleiss_table, krippendorff_alpha, mean_abs_difference, mean_difference, numeric_labels,
     percent_agreement, percent_agreement_without_ties,
 };
-use crate::bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};
-use crate::error::{JudgeError, Result};
-use crate::label::Label;
 
 /// An item id, as written in the file (an integer id `17` becomes `"17"`).
 pub type Id = String;
@@ -463,7 +464,7 @@ mod tests {
 
     fn tmpdir(tag: &str) -> std::path::PathBuf {
         let d =
-            std::env::temp_dir().join(format!("temper-judge-agree-{tag}-{}", std::process::id()));
+            std::env::temp_dir().join(format!("temper-judges-agree-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("mkdir");
         d
     }

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong in `temper-judge`.
+use temper_chat::ChatError;
+
+/// Everything that can go wrong in `temper-judges`.
 #[derive(Debug, thiserror::Error)]
 pub enum JudgeError {
     /// A file could not be read or written.
@@ -21,6 +23,14 @@ pub enum JudgeError {
         /// 1-based line number.
         line: usize,
         /// What was wrong with the line.
+        message: String,
+    },
+    /// A data file parsed as JSON but does not have the expected shape (the message names the field).
+    #[error("{path}: {message}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or wrong, and where in the file.
         message: String,
     },
     /// Inputs to a metric or a table have inconsistent shapes.
@@ -60,29 +70,9 @@ pub enum JudgeError {
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// An HTTP request failed for good (after retries, or with a non-retryable status).
-    #[error("POST {url}: {message} (after {attempts} attempt(s))")]
-    Http {
-        /// The URL requested.
-        url: String,
-        /// Status or transport error.
-        message: String,
-        /// How many attempts were made.
-        attempts: u32,
-    },
-    /// The endpoint answered 2xx but the body is not an OpenAI chat completion.
-    #[error("POST {url}: malformed reply: {message}; body starts {body:?}")]
-    MalformedReply {
-        /// The URL requested.
-        url: String,
-        /// What is missing or wrong.
-        message: String,
-        /// The first 200 characters of the body.
-        body: String,
-    },
-    /// A chat back end failed for a back-end-specific reason (e.g. the local model).
-    #[error("chat back end: {0}")]
-    Backend(String),
+    /// The chat back end failed (HTTP, a malformed reply, the local model); its message is shown as is.
+    #[error(transparent)]
+    Chat(#[from] ChatError),
 }
 
 /// Short-hand for `Result<T, JudgeError>`.

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Message;
 use crate::error::{JudgeError, Result};
+use temper_chat::Message;
 
 /// Whether a template compares two answers or grades one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
