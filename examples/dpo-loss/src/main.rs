@@ -119,10 +119,13 @@ mod tests {
         assert_eq!(out.policy_grad.len(), 2 * PAIRS * TOKENS);
         for (p, (c, r)) in rewards().into_iter().enumerate() {
             let g = BETA * sigmoid(-(c - r)) / PAIRS as f64;
-            for t in 0..TOKENS {
-                let (m_c, m_r) = (f64::from(MASK[p][t]), f64::from(MASK[PAIRS + p][t]));
-                close(f64::from(out.policy_grad[p * TOKENS + t]), -g * m_c, "chosen gradient");
-                close(f64::from(out.policy_grad[(PAIRS + p) * TOKENS + t]), g * m_r, "rejected gradient");
+            let chosen = &out.policy_grad[p * TOKENS..(p + 1) * TOKENS];
+            let rejected = &out.policy_grad[(PAIRS + p) * TOKENS..(PAIRS + p + 1) * TOKENS];
+            for (got, m) in chosen.iter().zip(&MASK[p]) {
+                close(f64::from(*got), -g * f64::from(*m), "chosen gradient");
+            }
+            for (got, m) in rejected.iter().zip(&MASK[PAIRS + p]) {
+                close(f64::from(*got), g * f64::from(*m), "rejected gradient");
             }
         }
     }
