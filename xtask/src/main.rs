@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  help                 print this message
   test                 fetch the assets the tests need, then run every test of the workspace
   tidy                 check the source tree's conventions (also runs as a test)
   bench [--vs transformers|trl|transformers,trl] [--quick] [--release]
@@ -43,9 +44,13 @@ fn run() -> Result<()> {
         }
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("plot") => plot::run(&args[1..]),
-        _ => {
+        None | Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
+        }
+        Some(other) => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            std::process::exit(2);
         }
     }
 }

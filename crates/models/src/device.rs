@@ -1,5 +1,6 @@
-//! Run-time device selection: `cpu` (burn's flex backend), and `ndarray`, `wgpu`, `cuda` (each behind its cargo
-//! feature; `ndarray` is burn's older CPU backend, kept for comparison: docs/backends.md).
+//! Run-time device selection: `cpu` (burn's flex backend), `ndarray`, `wgpu`, `cuda` — each arm compiled only under
+//! this crate's cargo feature of the same name (`cpu` under `flex`; `ndarray` is burn's older CPU backend, kept for
+//! comparison). The program that uses the crate picks the features: docs/backends.md.
 
 use burn::tensor::Device;
 
@@ -7,7 +8,10 @@ use crate::error::{ModelError, Result};
 
 /// The device names this build understands.
 pub fn available_devices() -> Vec<&'static str> {
-    let mut v = vec!["cpu"];
+    let mut v = Vec::new();
+    if cfg!(feature = "flex") {
+        v.push("cpu");
+    }
     if cfg!(feature = "ndarray") {
         v.push("ndarray");
     }
@@ -29,7 +33,16 @@ pub fn parse_device(name: &str) -> Result<Device> {
         )
     };
     match name {
-        "cpu" | "flex" => Ok(Device::flex()),
+        "cpu" | "flex" => {
+            #[cfg(feature = "flex")]
+            {
+                Ok(Device::flex())
+            }
+            #[cfg(not(feature = "flex"))]
+            {
+                Err(not_built("flex"))
+            }
+        }
         "ndarray" => {
             #[cfg(feature = "ndarray")]
             {

@@ -62,7 +62,7 @@ impl HotWorkers {
     /// device, the machine has more than one core, and none are running on this thread yet.
     pub fn start(device: &Device) -> Self {
         let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).min(MAX_HELPERS);
-        if helpers == 0 || device.is_autodiff() || *device != Device::flex() {
+        if helpers == 0 || !is_plain_cpu(device) {
             return Self { active: false };
         }
         let active = HELPERS.with(|h| {
@@ -127,9 +127,22 @@ fn helper_loop(jobs: &Receiver<Job>, results: &Sender<Tensor<2>>) {
     }
 }
 
+/// Whether `device` is burn's plain (non-autodiff) CPU device — always false in a build without the `flex` backend.
+fn is_plain_cpu(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        !device.is_autodiff() && *device == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// Number of column blocks for `x · W` with `rows` rows and a `k × n` weight (1 = plain product).
 fn blocks(device: &Device, rows: usize, k: usize, n: usize) -> usize {
-    if rows > MAX_THIN_ROWS || k * n < MIN_WEIGHT_ELEMS || device.is_autodiff() || *device != Device::flex() {
+    if rows > MAX_THIN_ROWS || k * n < MIN_WEIGHT_ELEMS || !is_plain_cpu(device) {
         return 1;
     }
     let helpers = HELPERS.with(|h| h.borrow().len());

@@ -2,6 +2,10 @@
 //! `_generate_and_score_completions`, loss and metrics from `_compute_loss`).
 //!
 //! GRPO: <https://huggingface.co/papers/2402.03300>. Variants are documented on [`GrpoLoss`].
+//!
+//! Long file: one TRL function pair (`_generate_and_score_completions` + `_compute_loss`) kept in one place so it
+//! reads side by side with TRL's source: the eight loss variants share the token-level pipeline, the advantage
+//! and importance-sampling steps feed it, and splitting them would scatter one algorithm over several files.
 
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Bool, Tensor, TensorData};
