@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use temper_models::{GenerationConfig, LoadedModel, SamplingParams, generate, load_model, parse_device};
+use temper_models::{GenerationConfig, LoadedModel, generate, load_model, parse_device};
 use temper_tokenizer::Message;
 
 /// Temper: tune and align language models on burn.
@@ -206,17 +206,15 @@ fn tokenize(model: &str, text: &str, json: bool) -> Result<()> {
 }
 
 fn generate_cmd(args: &GenerateArgs) -> Result<()> {
-    if args.temperature.is_nan() || args.temperature < 0.0 {
-        bail!("--temperature must be >= 0 (0 = greedy), got {}", args.temperature);
-    }
-    if let Some(p) = args.top_p
-        && !(p > 0.0 && p <= 1.0)
-    {
-        bail!("--top-p must be in (0, 1], got {p}");
-    }
-    if args.top_k == Some(0) {
-        bail!("--top-k must be at least 1");
-    }
+    let params = temper_chat::GenerationParams {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        stop: args.stop.clone(),
+        seed: args.seed,
+    };
+    params.validate().map_err(|e| anyhow::anyhow!("--{}", e.replace('_', "-")))?;
     let device = parse_device(&args.device)?;
     let loaded = load(&args.model, &device)?;
     let tok = loaded
@@ -225,10 +223,7 @@ fn generate_cmd(args: &GenerateArgs) -> Result<()> {
         .context("this model has no tokenizer (add tokenizer.json to its folder)")?;
     let prompt_text = if args.chat {
         let template = tok.chat_template().context("this model has no chat template")?;
-        template.render(
-            &[Message::user(args.prompt.clone())],
-            true,
-        )?
+        template.render(&[Message::user(args.prompt.clone())], true)?
     } else {
         args.prompt.clone()
     };
@@ -236,19 +231,7 @@ fn generate_cmd(args: &GenerateArgs) -> Result<()> {
     if input_ids.is_empty() {
         bail!("the prompt encodes to no tokens");
     }
-    let eos = tok.eos_id().or(loaded.model.config().eos_token_id);
-    let config = GenerationConfig {
-        max_new_tokens: args.max_new_tokens,
-        sampling: SamplingParams {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-        },
-        seed: args.seed,
-        stop_token_ids: eos.into_iter().collect(),
-        stop_strings: args.stop.clone(),
-        pad_token_id: tok.pad_id().or(eos).unwrap_or(0),
-    };
+    let config = GenerationConfig::new(&params, tok.special_ids(loaded.model.config().eos_token_id));
     let decode = |ids: &[u32]| tok.decode(ids, true).unwrap_or_default();
     let mut streamed = String::new();
     let mut so_far: Vec<u32> = Vec::new();

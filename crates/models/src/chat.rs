@@ -15,7 +15,6 @@ use temper_tokenizer::{ChatTemplate, Tokenizer};
 use crate::generate::{Decoder, GenerationConfig, generate};
 use crate::llama::Llama;
 use crate::load::LoadedModel;
-use temper_tensor_ops::SamplingParams;
 
 /// A [`ChatBackend`] running a [`Llama`] on this machine. burn modules are `Send` but not `Sync`, so the
 /// model sits behind a [`Mutex`]: calls from several threads run one at a time (give a pool of workers a
@@ -94,29 +93,13 @@ pub fn render_chat_prompt(template: &ChatTemplate, messages: &[Message]) -> Resu
     Ok(text)
 }
 
-/// The generation settings of one request: `params` mapped onto [`GenerationConfig`], with the stop and pad
-/// ids of [`Tokenizer::special_ids`].
+/// The generation settings of one request: `params` with the stop and pad ids of [`Tokenizer::special_ids`].
 fn generation_config(params: &GenerationParams, tokenizer: &Tokenizer, model: &Llama) -> GenerationConfig {
-    let special = tokenizer.special_ids(model.config().eos_token_id);
-    GenerationConfig {
-        max_new_tokens: params.max_new_tokens,
-        sampling: SamplingParams {
-            temperature: params.temperature,
-            top_k: params.top_k,
-            top_p: params.top_p,
-        },
-        seed: params.seed,
-        stop_token_ids: special.stop_ids(),
-        stop_strings: params.stop.clone(),
-        pad_token_id: special.pad,
-    }
+    GenerationConfig::new(params, tokenizer.special_ids(model.config().eos_token_id))
 }
 
 impl ChatBackend for LocalChat {
     fn complete(&self, messages: &[Message], params: &GenerationParams) -> Result<String, ChatError> {
-        if params.temperature.is_nan() || params.temperature < 0.0 {
-            return Err(ChatError::Config(format!("temperature must be >= 0, got {}", params.temperature)));
-        }
         params.validate().map_err(ChatError::Config)?;
         let local = self.lock()?;
         let prompt = render_chat_prompt(&local.template, messages)?;

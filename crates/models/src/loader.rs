@@ -198,16 +198,17 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     Some(format!("blk.{layer}.{g}.{kind}"))
 }
 
-/// Undoes llama.cpp's `permute`: GGUF row `h·hd + 2j + s` holds HF row `h·hd + s·hd/2 + j`.
-fn unpermute_rows(values: &[f32], rows: usize, cols: usize, n_heads: usize) -> Vec<f32> {
+/// Moves Q/K rows between HF's order and llama.cpp's: within each head of `hd` rows, HF row `s·hd/2 + j` is GGUF
+/// row `2j + s`. `to_gguf` applies llama.cpp's `permute`; otherwise its inverse.
+fn reorder_rows(values: &[f32], rows: usize, cols: usize, n_heads: usize, to_gguf: bool) -> Vec<f32> {
     let hd = rows / n_heads;
     let half = hd / 2;
     let mut out = vec![0.0f32; values.len()];
     for h in 0..n_heads {
         for j in 0..half {
             for s in 0..2 {
-                let src = h * hd + 2 * j + s;
-                let dst = h * hd + s * half + j;
+                let (hf, gguf) = (h * hd + s * half + j, h * hd + 2 * j + s);
+                let (src, dst) = if to_gguf { (hf, gguf) } else { (gguf, hf) };
                 out[dst * cols..(dst + 1) * cols].copy_from_slice(&values[src * cols..(src + 1) * cols]);
             }
         }
@@ -215,22 +216,15 @@ fn unpermute_rows(values: &[f32], rows: usize, cols: usize, n_heads: usize) -> V
     out
 }
 
+/// Undoes llama.cpp's `permute`: GGUF row `h·hd + 2j + s` holds HF row `h·hd + s·hd/2 + j`.
+fn unpermute_rows(values: &[f32], rows: usize, cols: usize, n_heads: usize) -> Vec<f32> {
+    reorder_rows(values, rows, cols, n_heads, false)
+}
+
 /// llama.cpp's `permute`, which its HF → GGUF converter applies to Llama's Q and K rows: HF row
 /// `h·hd + s·hd/2 + j` goes to GGUF row `h·hd + 2j + s`. The inverse of the loader's un-permutation.
 pub fn permute_rows(values: &[f32], rows: usize, cols: usize, n_heads: usize) -> Vec<f32> {
-    let hd = rows / n_heads;
-    let half = hd / 2;
-    let mut out = vec![0.0f32; values.len()];
-    for h in 0..n_heads {
-        for j in 0..half {
-            for s in 0..2 {
-                let dst = h * hd + 2 * j + s;
-                let src = h * hd + s * half + j;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&values[src * cols..(src + 1) * cols]);
-            }
-        }
-    }
-    out
+    reorder_rows(values, rows, cols, n_heads, true)
 }
 
 impl WeightSource for GgufWeights<'_> {
