@@ -53,6 +53,7 @@ pub(crate) fn train_and_export<M: Trainable>(
     card: &ModelCard,
     train: impl FnOnce(&mut Session<M>, &mut TrainBar) -> temper_train::Result<()>,
 ) -> Result<()> {
+    session.attach_tokenizer(tok)?;
     let mut bar = TrainBar::new(session.settings.steps, session.step);
     train(session, &mut bar)?;
     bar.finish();

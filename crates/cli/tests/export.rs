@@ -1,6 +1,7 @@
 //! What `temper export` writes opens in the tools people use, as the base model does: transformers loads the HF
 //! folder with its chat template and generates the same greedy tokens as `temper generate`; transformers' GGUF
-//! reader does the same with the f32 GGUF; and Temper reads both back.
+//! reader does the same with the f32 GGUF; Temper reads both back; and a LoRA run's `final/adapter/` loads with
+//! PEFT on the base model and gives the merged `final/` model's logits.
 //!
 //! The Python side runs in the venv `cargo xtask bench` uses (`$TEMPER_HOME/bench-venv`); it is created and filled
 //! from PyPI when missing, and the test fails loudly when that is impossible.
@@ -36,13 +37,13 @@ fn venv_python() -> PathBuf {
         let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("run python3 -m venv");
         assert!(ok.success(), "could not create the venv {}", venv.display());
     }
-    let probe = Command::new(&py).args(["-c", "import torch, transformers, gguf"]).status().expect("run the venv's python");
+    let probe = Command::new(&py).args(["-c", "import torch, transformers, gguf, peft"]).status().expect("run the venv's python");
     if !probe.success() {
         let ok = Command::new(&py)
-            .args(["-m", "pip", "install", "-q", "torch", "transformers", "gguf", "numpy", "accelerate"])
+            .args(["-m", "pip", "install", "-q", "torch", "transformers", "gguf", "numpy", "accelerate", "peft"])
             .status()
             .expect("run pip");
-        assert!(ok.success(), "pip could not install torch, transformers and gguf into {}", venv.display());
+        assert!(ok.success(), "pip could not install torch, transformers, gguf and peft into {}", venv.display());
     }
     py
 }
@@ -146,5 +147,53 @@ fn quantized_gguf_exports_match_llama_cpp_quantizers_and_load_back() {
         args[2] = &path;
         assert!(temper(&args).contains("Paris"), "{quant}: the re-loaded model still answers");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_lora_runs_adapter_loads_in_peft_on_the_base_and_equals_the_merged_model() {
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/trl-parity");
+    let dir = std::env::temp_dir().join(format!("temper-export-peft-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = dir.join("base");
+    std::fs::create_dir_all(&base).expect("tmp dir");
+    // The tiny TRL Llama with its word-level tokenizer in one folder, as a user's base model would be.
+    for (from, file) in [("model", "config.json"), ("model", "model.safetensors"), ("model", "generation_config.json"),
+        ("tokenizer", "tokenizer.json"), ("tokenizer", "tokenizer_config.json"), ("tokenizer", "chat_template.jinja")]
+    {
+        std::fs::copy(testdata.join(from).join(file), base.join(file)).expect("copy the tiny model");
+    }
+    let lines: Vec<String> = (0..16)
+        .map(|i| serde_json::json!({"prompt": format!("t{} t{}", 10 + i, 40 + i), "completion": format!(" t{} t7", 60 + i)}).to_string())
+        .collect();
+    std::fs::write(dir.join("train.jsonl"), lines.join("\n") + "\n").expect("data");
+    let s = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+    let run = dir.join("run");
+    let config = format!(
+        "model = {:?}\ntrain_file = {:?}\n[train]\noutput_dir = {:?}\nsteps = 4\nbatch_size = 4\nlearning_rate = 0.01\n\
+         save_steps = 0\nlora = {{ rank = 4, alpha = 8.0, targets = [\"q_proj\", \"v_proj\", \"down_proj\"] }}\n",
+        s(&base),
+        s(&dir.join("train.jsonl")),
+        s(&run)
+    );
+    std::fs::write(dir.join("sft.toml"), config).expect("config");
+    temper(&["sft", "--config", &s(&dir.join("sft.toml"))]);
+    let (merged, adapter) = (run.join("final"), run.join("final/adapter"));
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(adapter.join("adapter_config.json")).expect("adapter_config.json"))
+        .expect("JSON");
+    assert_eq!((cfg["peft_type"].as_str(), cfg["r"].as_u64(), cfg["lora_alpha"].as_f64()), (Some("LORA"), Some(4), Some(8.0)));
+    let ids = serde_json::json!([1, 5, 9, 12, 40, 41, 7, 3]).to_string();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_peft.py");
+    let out = Command::new(venv_python())
+        .arg(&script)
+        .args([s(&base), s(&merged), s(&adapter), ids])
+        .env("OMP_NUM_THREADS", "2")
+        .output()
+        .expect("run check_peft.py");
+    assert!(out.status.success(), "check_peft.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("check_peft.py prints JSON");
+    let (peft, base_diff) = (report["peft_vs_merged"].as_f64().expect("a number"), report["base_vs_merged"].as_f64().expect("a number"));
+    assert!(base_diff > 1e-3, "the adapters changed the model (base vs merged {base_diff})");
+    assert!(peft < 1e-4, "PEFT on the base gives the merged model's logits: max |diff| {peft}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -160,6 +160,8 @@ pub struct Session<M = Llama> {
     metrics_file: PathBuf,
     /// With LoRA: the checksum of the frozen base.
     base_checksum: Option<f64>,
+    /// Written beside the weights in every checkpoint ([`Session::attach_tokenizer`]).
+    model_files: Vec<(String, Vec<u8>)>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -268,6 +270,7 @@ impl<M: Trainable> Session<M> {
             metrics_file,
             settings,
             base_checksum,
+            model_files: Vec::new(),
         };
         if session.settings.resume
             && let Some(ckpt) = latest_checkpoint(&session.settings.output_dir)
@@ -334,6 +337,13 @@ impl<M: Trainable> Session<M> {
     /// (`W + (alpha/r)·A B`), what exports and checkpoints write.
     pub fn merged(&self) -> M {
         self.model.valid().materialize()
+    }
+
+    /// Makes every checkpoint's model part a folder transformers opens as it opens the base model: the tokenizer's
+    /// files (with its chat template) and `generation_config.json` are written beside the weights.
+    pub fn attach_tokenizer(&mut self, tok: &temper_tokenizer::Tokenizer) -> Result<()> {
+        self.model_files = hf_folder_files(&self.model.config_json(), Some(tok), None)?;
+        Ok(())
     }
 
     /// Writes the trained model, merged, to `output_dir/final/` as a complete HF folder (weights, `config.json`,
@@ -538,7 +548,7 @@ impl<M: Trainable> Session<M> {
     /// Writes `output_dir/checkpoint-<step>/` atomically and points `latest` at it; prunes old checkpoints.
     ///
     /// The folder always holds the merged model (`model.safetensors` + `config.json`, loadable as a plain
-    /// model), `optimizer.bpk` and `trainer_state.json`; with LoRA also `adapter_model.safetensors` (every
+    /// model; with [`Session::attach_tokenizer`] also the tokenizer's files and `generation_config.json`), `optimizer.bpk` and `trainer_state.json`; with LoRA also `adapter_model.safetensors` (every
     /// trained tensor by burn path) and `adapter_config.json`, from which a resume continues exactly.
     pub fn save_checkpoint(&self, algorithm: serde_json::Value) -> Result<PathBuf> {
         let name = format!("checkpoint-{}", self.step);
@@ -576,6 +586,9 @@ impl<M: Trainable> Session<M> {
         atomic_dir(&dir, |tmp| {
             merged.save_weights(tmp)?;
             write_atomic(&tmp.join("config.json"), &config)?;
+            for (file, bytes) in &self.model_files {
+                write_atomic(&tmp.join(file), bytes)?;
+            }
             if let Some((weights, cfg)) = &adapters {
                 write_atomic(&tmp.join("adapter_model.safetensors"), weights)?;
                 write_atomic(&tmp.join("adapter_config.json"), cfg)?;
