@@ -70,8 +70,11 @@ impl GenerationParams {
 
     /// Checks the values, naming the field at fault.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(format!("temperature must be a finite number >= 0, got {}", self.temperature));
+        if !self.temperature.is_finite() {
+            return Err(format!("temperature must be a finite number, got {}", self.temperature));
+        }
+        if self.temperature < 0.0 {
+            return Err(format!("temperature must be >= 0, got {}", self.temperature));
         }
         if self.top_k == Some(0) {
             return Err("top_k must be at least 1".into());
