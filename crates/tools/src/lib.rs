@@ -1,8 +1,10 @@
 //! `temper-tools`: function calling for Temper — the [`Tool`] seam and [`Registry`] (arguments checked against a
 //! JSON schema before a tool runs), tool-call [`Format`]s (parse and render), built-in tools with no network
-//! ([`builtins`]), and the tool loop over any `temper_chat::ChatBackend` ([`run_tool_loop`]).
+//! ([`builtins`]), the tool loop over any `temper_chat::ChatBackend` ([`run_tool_loop`]), and BFCL v4 loading and
+//! scoring with BFCL's AST checker ([`bfcl`]).
 #![deny(missing_docs)]
 
+pub mod bfcl;
 pub mod builtins;
 mod error;
 mod formats;
