@@ -43,6 +43,9 @@ pub enum ToolError {
     /// A registry or tool definition is unusable (duplicate name, a schema that does not compile).
     #[error("tool registry: {0}")]
     Registry(String),
+    /// Numbers handed to a pure function are unusable (mismatched lengths, NaN), naming the field.
+    #[error("{0}")]
+    InvalidInput(String),
     /// A data file (BFCL questions, possible answers, responses) has a bad line.
     #[error("{path}:{line}: {message}")]
     Data {
