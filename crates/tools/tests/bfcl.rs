@@ -54,6 +54,56 @@ fn reference_calls_score_100_percent_on_every_category() -> Result<()> {
 }
 
 #[test]
+fn model_replies_become_responses_through_a_format() -> Result<()> {
+    let data = Dataset::load(&fixtures(), Category::Simple)?;
+    let item = &data.items[0];
+    let prompt = item.prompt(temper_tools::Format::Pythonic);
+    assert_eq!(prompt.len(), 1 + item.messages.len());
+    assert!(
+        prompt[0]
+            .content
+            .contains(&format!("\"name\":\"{}\"", item.functions[0].name)),
+        "{}",
+        prompt[0].content
+    );
+    // BFCL's `dict` parameters become JSON-schema objects in the prompt.
+    assert!(
+        prompt[0].content.contains("\"type\":\"object\"")
+            && !prompt[0].content.contains("\"type\":\"dict\"")
+    );
+    let right = temper_tools::render_python_calls(
+        &item
+            .reference_calls()
+            .into_iter()
+            .map(|c| temper_chat::ToolCall {
+                id: String::new(),
+                name: c.name,
+                arguments: Value::Object(c.arguments),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let replies = [
+        format!("```python\n{right}\n```"),
+        "I cannot help with that.".to_string(),
+        "[broken(".to_string(),
+    ];
+    let responses: Vec<Response> = replies
+        .iter()
+        .map(|r| item.response_from_reply(r, temper_tools::Format::Pythonic))
+        .collect();
+    let one = Dataset {
+        category: Category::Simple,
+        items: vec![item.clone()],
+    };
+    let verdicts: Vec<bool> = responses
+        .iter()
+        .map(|r| score(&one, std::slice::from_ref(r)).map(|rep| rep.correct == 1))
+        .collect::<Result<_>>()?;
+    assert_eq!(verdicts, [true, false, false]);
+    Ok(())
+}
+
+#[test]
 fn the_checker_agrees_with_bfcls_own_checker_on_mutated_responses() -> Result<()> {
     let path = fixtures().join("verdicts.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|source| ToolError::Io {

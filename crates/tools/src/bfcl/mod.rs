@@ -25,7 +25,9 @@ use serde_json::{Map, Value};
 use temper_chat::Message;
 
 use crate::error::{Result, ToolError};
+use crate::formats::Format;
 use crate::tool::ToolSpec;
+use crate::tool_loop::with_tools;
 use checker::Call;
 
 /// A BFCL category this crate scores.
@@ -302,6 +304,37 @@ fn concrete_dict(v: &Value) -> Value {
                 .collect(),
         ),
         other => other.clone(),
+    }
+}
+
+impl Item {
+    /// The conversation to send a model: the question with the functions described in `format`'s system prompt
+    /// (BFCL's types mapped to JSON schema, see [`Function::tool_spec`]).
+    pub fn prompt(&self, format: Format) -> Vec<Message> {
+        let specs: Vec<ToolSpec> = self.functions.iter().map(Function::tool_spec).collect();
+        with_tools(self.messages.clone(), format, &specs)
+    }
+
+    /// A model's reply to this question read in `format` as a [`Response`]. A reply that cannot be read counts as
+    /// no call, so it is wrong in every category but irrelevance, as BFCL scores a decoding failure.
+    pub fn response_from_reply(&self, reply: &str, format: Format) -> Response {
+        let calls = format
+            .parse(reply)
+            .map(|r| {
+                r.calls
+                    .into_iter()
+                    .map(|c| Call {
+                        name: c.name,
+                        arguments: c.arguments.as_object().cloned().unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Response {
+            id: self.id.clone(),
+            calls,
+            line: 0,
+        }
     }
 }
 
