@@ -215,7 +215,7 @@ pub fn run_tool_loop<B: ChatBackend + ?Sized>(
     config
         .params
         .validate()
-        .map_err(|e| ToolError::Registry(format!("generation parameters: {e}")))?;
+        .map_err(|e| ToolError::InvalidInput(format!("generation parameters: {e}")))?;
     let mut messages = with_tools(messages, config.format, &registry.specs());
     let mut transcript = Transcript::default();
     for m in &messages {

@@ -54,6 +54,44 @@ fn reference_calls_score_100_percent_on_every_category() -> Result<()> {
 }
 
 #[test]
+fn categories_name_their_bfcl_sets_and_files() -> Result<()> {
+    assert_eq!(Category::parse("simple_python")?, Category::Simple);
+    for c in Category::ALL {
+        assert_eq!(Category::parse(c.name())?, c);
+    }
+    assert!(
+        Category::parse("live_simple")
+            .expect_err("unknown")
+            .to_string()
+            .contains("expected one of simple, multiple")
+    );
+    assert_eq!(
+        Category::ParallelMultiple.package_files(),
+        (
+            "bfcl_eval/data/BFCL_v4_parallel_multiple.json".to_string(),
+            Some("bfcl_eval/data/possible_answer/BFCL_v4_parallel_multiple.json".to_string())
+        )
+    );
+    assert_eq!(Category::Irrelevance.package_files().1, None);
+    // Loading by file paths: the answer file is required except for irrelevance.
+    let q = Category::Multiple.questions_file(&fixtures());
+    let e = Dataset::load_files(Category::Multiple, &q, None)
+        .expect_err("no answers")
+        .to_string();
+    assert!(
+        e.ends_with("BFCL multiple needs its possible-answer file"),
+        "{e}"
+    );
+    let irr = Dataset::load_files(
+        Category::Irrelevance,
+        &Category::Irrelevance.questions_file(&fixtures()),
+        None,
+    )?;
+    assert_eq!(irr.items.len(), 20);
+    Ok(())
+}
+
+#[test]
 fn model_replies_become_responses_through_a_format() -> Result<()> {
     let data = Dataset::load(&fixtures(), Category::Simple)?;
     let item = &data.items[0];

@@ -76,7 +76,7 @@ impl Category {
             .into_iter()
             .find(|c| c.name() == name)
             .ok_or_else(|| {
-                ToolError::Registry(format!(
+                ToolError::InvalidInput(format!(
                     "unknown BFCL category `{name}`; expected one of {}",
                     Category::ALL.map(Category::name).join(", ")
                 ))
@@ -94,6 +94,18 @@ impl Category {
     /// The question file under `dir`.
     pub fn questions_file(self, dir: &Path) -> PathBuf {
         dir.join(format!("BFCL_v4_{}.json", self.bfcl_set()))
+    }
+
+    /// The question and possible-answer files inside the `bfcl-eval` package (the names `temper_assets::path_of`
+    /// takes for asset `bfcl`); no answer file for irrelevance.
+    pub fn package_files(self) -> (String, Option<String>) {
+        let root = Path::new("bfcl_eval/data");
+        let q = self.questions_file(root).to_string_lossy().into_owned();
+        (
+            q,
+            self.answers_file(root)
+                .map(|a| a.to_string_lossy().into_owned()),
+        )
     }
 
     /// The possible-answer file under `dir` (none for irrelevance).
@@ -398,7 +410,22 @@ impl Dataset {
 
     /// Loads `category` from BFCL's data directory `dir`; every error names the file and line.
     pub fn load(dir: &Path, category: Category) -> Result<Dataset> {
-        let qpath = category.questions_file(dir);
+        Dataset::load_files(
+            category,
+            &category.questions_file(dir),
+            category.answers_file(dir).as_deref(),
+        )
+    }
+
+    /// Loads `category` from its question file and possible-answer file (required for every category but
+    /// irrelevance, whose answer file is ignored) — e.g. paths resolved in the asset cache from
+    /// [`Category::package_files`]. Every error names the file and line.
+    pub fn load_files(
+        category: Category,
+        questions: &Path,
+        answers: Option<&Path>,
+    ) -> Result<Dataset> {
+        let qpath = questions.to_path_buf();
         let mut items = Vec::new();
         for (line, v) in jsonl(&qpath)? {
             let id = id_of(&qpath, line, &v)?;
@@ -424,7 +451,19 @@ impl Dataset {
                 answers: Vec::new(),
             });
         }
-        if let Some(apath) = category.answers_file(dir) {
+        if category != Category::Irrelevance {
+            let apath = answers
+                .ok_or_else(|| {
+                    data_err(
+                        &qpath,
+                        0,
+                        format!(
+                            "BFCL {} needs its possible-answer file",
+                            category.bfcl_set()
+                        ),
+                    )
+                })?
+                .to_path_buf();
             let mut answers: HashMap<String, (usize, Vec<ExpectedCall>)> = HashMap::new();
             for (line, v) in jsonl(&apath)? {
                 let id = id_of(&apath, line, &v)?;

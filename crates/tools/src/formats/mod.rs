@@ -58,7 +58,7 @@ impl Format {
             .into_iter()
             .find(|f| f.name() == name)
             .ok_or_else(|| {
-                ToolError::Registry(format!(
+                ToolError::InvalidInput(format!(
                     "unknown tool-call format `{name}`; expected one of {}",
                     Format::ALL.map(Format::name).join(", ")
                 ))
