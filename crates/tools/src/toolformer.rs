@@ -6,6 +6,12 @@
 //! sum runs over the tokens there are): `L(z) = Σ_t w_t · (−log p(x_{i+t} | z, x_{<i+t}))`. With
 //! `L⁺ = L(call and result)` and `L⁻ = min(L(no call), L(call without result))`, the call is kept when
 //! `L⁻ − L⁺ ≥ τ_f`. Computing the per-token losses needs a model; this module only combines them.
+//!
+//! The text side needs no model either: calls are written as the paper does in practice, `[` `]` and `->` for
+//! `<API>`, `</API>` and `→` ([`render_call`]: `[Calculator(400 / 1400) -> 0.29]`); [`read_call`] reads the call a
+//! model generated after a `[`, [`run_calculator`] answers a `Calculator` call (exact, rounded to two decimals as
+//! in the paper), [`prefixes`] builds the three prefixes whose losses the filter compares, and [`augment`] inserts
+//! the kept calls into the text that becomes an SFT example (`{"text": …}`, which `temper sft` reads).
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +104,132 @@ pub fn filter_call(losses: &CallLosses, tau: f64) -> Result<FilterDecision> {
     })
 }
 
+/// A call as Toolformer writes it: `[Name(input)]` without a result, `[Name(input) -> result]` with one (an empty
+/// result, `e(c, ε)`, is `[Name(input) -> ]`).
+pub fn render_call(name: &str, input: &str, result: Option<&str>) -> String {
+    match result {
+        None => format!("[{name}({input})]"),
+        Some(r) => format!("[{name}({input}) -> {r}]"),
+    }
+}
+
+/// Reads the call a model generated after an opening `[`: `Name(input)` up to the `)` that closes it (nested
+/// parentheses allowed), followed by `]` or `->`. `None` when the text is not such a call.
+pub fn read_call(generated: &str) -> Option<(String, String)> {
+    let open = generated.find('(')?;
+    let name = generated[..open].trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (i, c) in generated[open..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    let end = open + i;
+                    let rest = generated[end + 1..].trim_start();
+                    return (rest.starts_with(']') || rest.starts_with("->")).then(|| {
+                        (
+                            name.to_string(),
+                            generated[open + 1..end].trim().to_string(),
+                        )
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The result of a `Calculator(expression)` call: the exact value rounded to two decimals, as the paper's
+/// calculator returns it.
+pub fn run_calculator(input: &str) -> Result<String> {
+    Ok(crate::builtins::calculator::decimal(
+        &crate::builtins::calculator::evaluate(input)?,
+        2,
+    ))
+}
+
+/// The three prefixes of the filter for a call inserted before byte `at` of `text`, and the continuation whose
+/// per-token losses are compared under each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixes {
+    /// `x[..at] + e(c, r)`, for `L⁺`.
+    pub with_result: String,
+    /// `x[..at]`, no call.
+    pub without_call: String,
+    /// `x[..at] + e(c, ε)`, the call with an empty result.
+    pub without_result: String,
+    /// `x[at..]`, the tokens whose losses are weighted.
+    pub continuation: String,
+}
+
+fn boundary(text: &str, at: usize) -> Result<()> {
+    if text.is_char_boundary(at) {
+        Ok(())
+    } else {
+        Err(ToolError::InvalidInput(format!(
+            "position {at} is not a character boundary of a text of {} bytes",
+            text.len()
+        )))
+    }
+}
+
+/// The [`Prefixes`] for the call `name(input)` with `result` before byte `at` of `text`.
+pub fn prefixes(text: &str, at: usize, name: &str, input: &str, result: &str) -> Result<Prefixes> {
+    boundary(text, at)?;
+    let (head, tail) = text.split_at(at);
+    Ok(Prefixes {
+        with_result: format!("{head}{} ", render_call(name, input, Some(result))),
+        without_call: head.to_string(),
+        without_result: format!("{head}{} ", render_call(name, input, Some(""))),
+        continuation: tail.to_string(),
+    })
+}
+
+/// A kept call: where it goes and what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeptCall {
+    /// Byte offset in the original text.
+    pub at: usize,
+    /// The tool's name.
+    pub name: String,
+    /// Its input.
+    pub input: String,
+    /// Its result.
+    pub result: String,
+}
+
+/// `text` with the kept calls (with their results, each followed by a space) inserted at their offsets; two calls
+/// at one offset keep their order.
+pub fn augment(text: &str, calls: &[KeptCall]) -> Result<String> {
+    let mut sorted: Vec<&KeptCall> = calls.iter().collect();
+    sorted.sort_by_key(|c| c.at);
+    let mut out = String::with_capacity(text.len() + 32 * calls.len());
+    let mut pos = 0;
+    for c in sorted {
+        if c.at > text.len() {
+            return Err(ToolError::InvalidInput(format!(
+                "call `{}` at {} is past the end of a text of {} bytes",
+                c.name,
+                c.at,
+                text.len()
+            )));
+        }
+        boundary(text, c.at)?;
+        out.push_str(&text[pos..c.at]);
+        out.push_str(&render_call(&c.name, &c.input, Some(&c.result)));
+        out.push(' ');
+        pos = c.at;
+    }
+    out.push_str(&text[pos..]);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +283,87 @@ mod tests {
         assert!(
             close(d.l_plus, 0.0) && close(d.l_minus, 1.0) && d.keep,
             "{d:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn calls_are_written_read_executed_and_inserted_as_in_the_paper() -> Result<()> {
+        assert_eq!(
+            render_call("Calculator", "400 / 1400", Some("0.29")),
+            "[Calculator(400 / 1400) -> 0.29]"
+        );
+        assert_eq!(render_call("Calculator", "1+1", None), "[Calculator(1+1)]");
+        assert_eq!(run_calculator("400 / 1400")?, "0.29");
+        assert_eq!(run_calculator("(2 + 3) * 4")?, "20");
+        assert!(run_calculator("1/0").is_err());
+        assert_eq!(
+            read_call("Calculator((2+3)*4)] of them"),
+            Some(("Calculator".into(), "(2+3)*4".into()))
+        );
+        assert_eq!(
+            read_call("Calculator(5) -> 5]"),
+            Some(("Calculator".into(), "5".into()))
+        );
+        for bad in [
+            "Calculator(5",
+            "(5)]",
+            "Calc ulator(5)]",
+            "Calculator(5) and",
+            "x) y(]",
+        ] {
+            assert_eq!(read_call(bad), None, "{bad}");
+        }
+        let text = "Out of 1400 participants, 400 passed the test.";
+        let at = text
+            .find("400 passed")
+            .ok_or(ToolError::InvalidInput("fixture".into()))?;
+        let p = prefixes(text, at, "Calculator", "400 / 1400", "0.29")?;
+        assert_eq!(
+            p.with_result,
+            "Out of 1400 participants, [Calculator(400 / 1400) -> 0.29] "
+        );
+        assert_eq!(
+            p.without_result,
+            "Out of 1400 participants, [Calculator(400 / 1400) -> ] "
+        );
+        assert_eq!(
+            (p.without_call.as_str(), p.continuation.as_str()),
+            ("Out of 1400 participants, ", "400 passed the test.")
+        );
+        let kept = [
+            KeptCall {
+                at: text.len(),
+                name: "Calculator".into(),
+                input: "400/1400".into(),
+                result: "0.29".into(),
+            },
+            KeptCall {
+                at,
+                name: "Calculator".into(),
+                input: "1400-400".into(),
+                result: "1000".into(),
+            },
+        ];
+        assert_eq!(
+            augment(text, &kept)?,
+            "Out of 1400 participants, [Calculator(1400-400) -> 1000] 400 passed the test.[Calculator(400/1400) -> 0.29] "
+        );
+        assert!(
+            augment(
+                text,
+                &[KeptCall {
+                    at: 999,
+                    ..kept[0].clone()
+                }]
+            )
+            .is_err()
+        );
+        assert!(
+            prefixes("é", 1, "C", "1", "1")
+                .expect_err("mid-char")
+                .to_string()
+                .contains("not a character boundary")
         );
         Ok(())
     }
