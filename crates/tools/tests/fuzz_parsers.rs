@@ -1,25 +1,45 @@
-//! Property tests of every tool-call parser and of the calculator (proptest, seeded by proptest's default
-//! per-test RNG; the case counts are fixed below, so every run checks the same numbers of inputs):
+//! Property tests of every tool-call parser, the calculator and the BFCL checker. The case counts are fixed here;
+//! the inputs are fresh each run (proptest's random seed; `PROPTEST_RNG_SEED=n` replays a run), and every case
+//! that ever failed is replayed first from `fuzz_parsers.proptest-regressions` (one so far: a string argument
+//! holding ```` ``` ````, which the fence stripping used to cut; fixed, and a unit test in `formats/extract.rs`).
 //!
-//! - `render_then_parse_round_trips`: 2,000 random lists of 1–4 calls (dotted names, nested JSON arguments with
-//!   arbitrary Unicode strings and finite floats), each rendered and parsed back in all 5 formats = 10,000 parses;
-//!   every one returns exactly the calls rendered.
+//! - `render_then_parse_round_trips`: 2,000 cases, random lists of 1–4 calls (dotted names, nested JSON arguments
+//!   with arbitrary Unicode strings and finite floats), each rendered and parsed back in all 5 formats (10,000
+//!   parses); every one returns exactly the calls rendered.
 //! - `random_text_never_panics`: 5,000 random strings (half arbitrary Unicode, half drawn from the formats' own
 //!   syntax characters and tags) × 5 formats = 25,000 parses; each returns a reply or a typed parse error.
-//! - `mutated_calls_never_panic`: 5,000 rendered call lists cut, spliced and sprinkled with syntax characters ×
-//!   5 formats = 25,000 parses; any calls read have a name and an object of arguments.
-//! - `calculator_never_panics` (5,000 random expressions) and `calculator_is_exact` (2,000 random
-//!   `a op b` with i32 operands, compared against exact rational arithmetic done here).
+//! - `mutated_calls_never_panic`: 5,000 rendered call lists, each cut-and-spliced and sprinkled with syntax
+//!   characters, × 5 formats × 2 mutations = 50,000 parses; any calls read have a name and an object of arguments.
+//! - `calculator_never_panics` (5,000 random expressions) and `calculator_is_exact` (2,000 random `a op b` with
+//!   i32 operands, compared against exact rational arithmetic done here).
+//! - `bfcl_checker_never_panics_and_ignores_call_order`: 2,000 fixture questions (tests/fixtures/bfcl) whose
+//!   reference calls are rotated (they must still pass: parallel calls match in any order), then merged with
+//!   random arguments (any verdict, no panic) and cut short (a missing call is always wrong).
 //!
-//! 72,000 inputs in all; none panics (a panic fails the test).
+//! 21,000 cases, 85,000 parser inputs; none panics (a panic fails the test).
 
 use num_bigint::BigInt;
 use num_rational::BigRational;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 use temper_chat::ToolCall;
+
 use temper_tools::Format;
+use temper_tools::bfcl::checker::check;
+use temper_tools::bfcl::{Category, Dataset};
 use temper_tools::builtins::calculator::evaluate;
+
+fn bfcl() -> &'static [Dataset] {
+    static DATA: OnceLock<Vec<Dataset>> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bfcl");
+        Category::ALL
+            .iter()
+            .map(|&c| Dataset::load(&dir, c).expect("fixtures load"))
+            .collect()
+    })
+}
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -132,6 +152,30 @@ proptest! {
                 prop_assert_eq!(&got.name, &want.name);
                 prop_assert_eq!(&got.arguments, &want.arguments, "{:?}: {}", format, text);
             }
+        }
+    }
+
+    #[test]
+    fn bfcl_checker_never_panics_and_ignores_call_order(
+        set in 0..5usize,
+        idx in 0..20usize,
+        rotate in 0..4usize,
+        extra in prop::collection::btree_map("[a-z_]{1,8}", json_value(), 0..3),
+    ) {
+        let data = &bfcl()[set];
+        let item = &data.items[idx];
+        let mut calls = item.reference_calls();
+        if !calls.is_empty() {
+            let n = calls.len();
+            calls.rotate_left(rotate % n);
+        }
+        let verdict = check(data.category, &item.functions, &item.answers, &calls);
+        prop_assert!(verdict.is_ok(), "{}: {:?}", item.id, verdict);
+        if let Some(first) = calls.first_mut() {
+            first.arguments.extend(extra);
+            let _ = check(data.category, &item.functions, &item.answers, &calls);
+            calls.pop();
+            prop_assert!(check(data.category, &item.functions, &item.answers, &calls).is_err());
         }
     }
 

@@ -11,29 +11,36 @@ use crate::formats::pylit;
 /// Most candidate `{`/`[` positions tried in one reply (bounds the work on long prose).
 const MAX_CANDIDATES: usize = 64;
 
-/// Removes Markdown code fences: the text with each ```` ```lang ```` and closing ```` ``` ```` line replaced by a
-/// newline, so the fenced content reads as part of the reply. An unclosed fence runs to the end.
+/// Removes Markdown code fences, line by line: a line that starts (after indentation) with ```` ``` ```` loses the
+/// fence and a language tag right after it (` ```json `), and a line that ends with ```` ``` ```` loses that closing
+/// fence, so the fenced content reads as part of the reply. Fences inside a line are left alone (a JSON string
+/// cannot hold a new line, so a fence at a line's start is never inside one).
 pub(crate) fn strip_fences(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("```") {
-        out.push_str(&rest[..i]);
-        out.push('\n');
-        let after = &rest[i + 3..];
-        // Skip the language tag after an opening fence (up to the end of its line), but only if it is a word.
-        let tag_len = after.find('\n').unwrap_or(after.len());
-        let tag = &after[..tag_len];
-        rest = if !tag.is_empty()
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            &after[tag_len..]
-        } else {
-            after
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b.strip_suffix('\r').unwrap_or(b), "\n"),
+            None => (line, ""),
         };
+        let mut body = body;
+        if let Some(rest) = body.trim_start().strip_prefix("```") {
+            let tag = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            let after = &rest[tag..];
+            body = if after.is_empty() || after.starts_with(char::is_whitespace) {
+                after
+            } else {
+                rest
+            };
+        }
+        let trimmed = body.trim_end();
+        if let Some(t) = trimmed.strip_suffix("```") {
+            body = t;
+        }
+        out.push_str(body);
+        out.push_str(newline);
     }
-    out.push_str(rest);
     out
 }
 
@@ -250,6 +257,15 @@ mod tests {
         assert!(calls.is_empty());
         assert_eq!(content, "The answer is {\"x\": 1} and [1, 2].");
         Ok(())
+    }
+
+    #[test]
+    fn fences_are_stripped_only_at_line_ends() {
+        assert_eq!(strip_fences("```json\n{\"a\": 1}\n```"), "\n{\"a\": 1}\n");
+        assert_eq!(strip_fences("  ```python [f(a=1)]```\nok"), " [f(a=1)]\nok");
+        assert_eq!(strip_fences("```f(a=1)```"), "f(a=1)");
+        // A fence inside a string stays.
+        assert_eq!(strip_fences("{\"s\": \"```x```\"}"), "{\"s\": \"```x```\"}");
     }
 
     #[test]
