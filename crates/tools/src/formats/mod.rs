@@ -300,15 +300,34 @@ fn pythonic(text: &str) -> Result<(Vec<ToolCall>, String)> {
         let content = format!("{}{}", &text[..start], &text[r.pos..]);
         return Ok((calls, extract::tidy(&content)));
     }
-    // No brackets: a reply that is exactly one call, `f(a=1)`, is read as that call; anything else is prose.
-    let trimmed = text.trim();
-    let mut r = pylit::Reader::new(trimmed, 0, "pythonic", false);
-    if let Ok(call) = r.call()
-        && trimmed[r.pos..].trim().is_empty()
-    {
-        return Ok((vec![call], String::new()));
+    // No brackets: a reply made only of calls, `f(a=1)` or `f(a=1), g(b=2)` (also one a line or `;`-separated), is
+    // read as those calls; anything else is prose.
+    Ok(bare_calls(text.trim()).map_or_else(
+        || (Vec::new(), extract::tidy(&text)),
+        |calls| (calls, String::new()),
+    ))
+}
+
+/// The calls of a text that is nothing but calls separated by `,`, `;` or new lines.
+fn bare_calls(text: &str) -> Option<Vec<ToolCall>> {
+    let mut r = pylit::Reader::new(text, 0, "pythonic", false);
+    let mut calls = Vec::new();
+    loop {
+        calls.push(r.call().ok()?);
+        r.ws();
+        if r.pos == text.len() {
+            return Some(calls);
+        }
+        if text[r.pos..].starts_with([',', ';']) {
+            r.pos += 1;
+            r.ws();
+        } else if !text[..r.pos]
+            .trim_end_matches([' ', '\t', '\r'])
+            .ends_with('\n')
+        {
+            return None;
+        }
     }
-    Ok((Vec::new(), extract::tidy(&text)))
 }
 
 #[cfg(test)]
