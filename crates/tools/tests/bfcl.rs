@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use temper_tools::bfcl::checker::{Call, check};
-use temper_tools::bfcl::{Category, Dataset, Response, load_responses, score};
+use temper_tools::bfcl::{Category, Dataset, Response, load_responses, score, score_file};
 use temper_tools::{Result, ToolError};
 
 fn fixtures() -> PathBuf {
@@ -442,9 +442,17 @@ fn loader_and_response_errors_name_the_file_line_and_field() -> Result<()> {
     let e = score(&data, &load_responses(&r)?)
         .expect_err("stray")
         .to_string();
-    assert!(
-        e.contains(":2: `simple_python_3` is not a question of BFCL parallel"),
-        "{e}"
+    assert_eq!(
+        e,
+        "<responses>:2: `simple_python_3` is not a question of BFCL parallel"
+    );
+    let e = score_file(&data, &r).expect_err("stray").to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}:2: `simple_python_3` is not a question of BFCL parallel",
+            r.display()
+        )
     );
     let r = write(
         &dir,

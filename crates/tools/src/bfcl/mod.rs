@@ -8,9 +8,9 @@
 //!
 //! ```no_run
 //! # fn main() -> temper_tools::Result<()> {
-//! use temper_tools::bfcl::{Category, Dataset, load_responses, score};
+//! use temper_tools::bfcl::{Category, Dataset, score_file};
 //! let data = Dataset::load(std::path::Path::new("bfcl_eval/data"), Category::Simple)?;
-//! let report = score(&data, &load_responses(std::path::Path::new("responses.jsonl"))?)?;
+//! let report = score_file(&data, std::path::Path::new("responses.jsonl"))?;
 //! println!("{}", serde_json::to_string(&report).unwrap_or_default());
 //! # Ok(()) }
 //! ```
@@ -601,6 +601,15 @@ pub struct Report {
 /// Scores `responses` against `data`: every question gets a verdict (a question with no response is wrong); a
 /// response to an id that is not in the data is an error naming its line.
 pub fn score(data: &Dataset, responses: &[Response]) -> Result<Report> {
+    score_from(data, responses, Path::new("<responses>"))
+}
+
+/// Reads the responses file `path` ([`load_responses`]) and [`score`]s it; every error names `path` and the line.
+pub fn score_file(data: &Dataset, path: &Path) -> Result<Report> {
+    score_from(data, &load_responses(path)?, path)
+}
+
+fn score_from(data: &Dataset, responses: &[Response], origin: &Path) -> Result<Report> {
     let by_id: HashMap<&str, &Response> = responses.iter().map(|r| (r.id.as_str(), r)).collect();
     let known: HashMap<&str, ()> = data.items.iter().map(|i| (i.id.as_str(), ())).collect();
     if let Some(stray) = responses
@@ -608,7 +617,7 @@ pub fn score(data: &Dataset, responses: &[Response]) -> Result<Report> {
         .find(|r| !known.contains_key(r.id.as_str()))
     {
         return Err(ToolError::Data {
-            path: PathBuf::from("<responses>"),
+            path: origin.to_path_buf(),
             line: stray.line,
             message: format!(
                 "`{}` is not a question of BFCL {}",
