@@ -28,6 +28,6 @@ pub use error::{Result, ToolError};
 pub use formats::{Format, Reply, python_repr, render_python_calls};
 pub use tool::{FnTool, Registry, Tool, ToolSpec, schema_for};
 pub use tool_loop::{
-    LoopConfig, LoopRun, Outcome, StopTool, Transcript, Turn, TurnKind, TurnStyle, run_tool_loop,
-    with_tools,
+    LoopConfig, LoopRun, Outcome, Step, StopTool, ToolResult, Transcript, Turn, TurnKind,
+    TurnStyle, run_tool_loop, step, with_tools,
 };

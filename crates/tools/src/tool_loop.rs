@@ -195,6 +195,119 @@ pub fn with_tools(mut messages: Vec<Message>, format: Format, tools: &[ToolSpec]
     messages
 }
 
+/// One tool result handed back to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    /// The call (with its id).
+    pub call: ToolCall,
+    /// The result, or `{"error": "…"}`.
+    pub value: Value,
+    /// Whether the call validated and ran.
+    pub ok: bool,
+}
+
+/// What one model reply leads to — the step shared by [`run_tool_loop`] and by on-line RL rollouts, where the
+/// [`Step::observation`] text is what comes from tools (the tokens to mask out of the loss).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// No call: a plain answer (the text outside any call); the episode is over.
+    Answer(String),
+    /// The stop tool was called with these validated arguments (after the calls before it ran); over.
+    Stopped {
+        /// The text outside the calls.
+        content: String,
+        /// Every call of the reply.
+        calls: Vec<ToolCall>,
+        /// The stop tool's arguments.
+        arguments: Value,
+    },
+    /// Calls were made and run; their results go back to the model.
+    Results {
+        /// The text outside the calls.
+        content: String,
+        /// The calls.
+        calls: Vec<ToolCall>,
+        /// One result per call, in order.
+        results: Vec<ToolResult>,
+    },
+    /// The reply could not be parsed; the text tells the model why.
+    Unreadable(String),
+}
+
+impl Step {
+    /// The text that goes back to the model as one turn when the episode goes on (all results rendered by
+    /// [`Format::render_results`], or the parse error); `None` when it is over.
+    pub fn observation(&self, format: Format) -> Option<String> {
+        match self {
+            Step::Answer(_) | Step::Stopped { .. } => None,
+            Step::Unreadable(text) => Some(text.clone()),
+            Step::Results { results, .. } => {
+                let pairs: Vec<(ToolCall, Value)> = results
+                    .iter()
+                    .map(|r| (r.call.clone(), r.value.clone()))
+                    .collect();
+                Some(format.render_results(&pairs))
+            }
+        }
+    }
+}
+
+/// Reads the model's reply `raw` (its `step`-th) in `format` and runs its calls with `registry`: calls without an
+/// id get `call_{step}_{i}`; a call of `stop_tool` that validates ends the episode.
+pub fn step(
+    registry: &Registry,
+    format: Format,
+    stop_tool: Option<&str>,
+    step: usize,
+    raw: &str,
+) -> Step {
+    let reply = match format.parse(raw) {
+        Ok(r) => r,
+        Err(e) => {
+            return Step::Unreadable(format!(
+                "Your tool call could not be read: {e}. Call again in the required format, or answer in plain text."
+            ));
+        }
+    };
+    if reply.calls.is_empty() {
+        return Step::Answer(reply.content);
+    }
+    let calls: Vec<ToolCall> = reply
+        .calls
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| ToolCall {
+            id: if c.id.is_empty() {
+                format!("call_{step}_{i}")
+            } else {
+                c.id
+            },
+            ..c
+        })
+        .collect();
+    let mut results = Vec::with_capacity(calls.len());
+    for call in &calls {
+        let (value, ok) = registry.reply(call);
+        if ok && stop_tool == Some(call.name.as_str()) {
+            return Step::Stopped {
+                content: reply.content,
+                calls,
+                arguments: value,
+            };
+        }
+        results.push(ToolResult {
+            call: call.clone(),
+            value,
+            ok,
+        });
+    }
+    Step::Results {
+        content: reply.content,
+        calls,
+        results,
+    }
+}
+
 /// Runs the tool loop on `messages` with `backend`, calling tools from `registry`.
 ///
 /// A reply that cannot be parsed, a call to an unknown tool, arguments that fail validation and a tool's own
@@ -221,79 +334,61 @@ pub fn run_tool_loop<B: ChatBackend + ?Sized>(
     for m in &messages {
         transcript.push(0, TurnKind::Prompt, m, None, None);
     }
-    for step in 1..=config.max_steps {
+    for n in 1..=config.max_steps {
         let raw = backend.complete(&messages, &config.params)?;
-        let reply = match config.format.parse(&raw) {
-            Ok(r) => r,
-            Err(e) => {
-                let said = Message::assistant(raw.clone());
-                transcript.push(step, TurnKind::Reply, &said, Some(&raw), None);
-                messages.push(said);
-                let fix = Message::user(format!(
-                    "Your tool call could not be read: {e}. Call again in the required format, or answer in plain text."
-                ));
-                transcript.push(step, TurnKind::ParseError, &fix, None, None);
-                messages.push(fix);
-                continue;
-            }
-        };
-        let calls: Vec<ToolCall> = reply
-            .calls
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| ToolCall {
-                id: if c.id.is_empty() {
-                    format!("call_{step}_{i}")
-                } else {
-                    c.id
-                },
-                ..c
-            })
-            .collect();
-        let said = match (config.turns, calls.is_empty()) {
-            (TurnStyle::Structured, false) => Message {
+        let outcome = step(
+            registry,
+            config.format,
+            config.stop_tool.as_deref(),
+            n,
+            &raw,
+        );
+        let said = match (&outcome, config.turns) {
+            (
+                Step::Stopped { content, calls, .. } | Step::Results { content, calls, .. },
+                TurnStyle::Structured,
+            ) => Message {
                 tool_calls: calls.clone(),
-                ..Message::assistant(reply.content.clone())
+                ..Message::assistant(content.clone())
             },
             _ => Message::assistant(raw.clone()),
         };
-        transcript.push(step, TurnKind::Reply, &said, Some(&raw), None);
+        transcript.push(n, TurnKind::Reply, &said, Some(&raw), None);
         messages.push(said);
-        if calls.is_empty() {
-            return Ok(LoopRun {
-                outcome: Outcome::Answer(reply.content),
-                messages,
-                transcript,
-                steps: step,
-            });
-        }
-        let mut results = Vec::with_capacity(calls.len());
-        for call in &calls {
-            let (result, ok) = registry.reply(call);
-            if ok && config.stop_tool.as_deref() == Some(call.name.as_str()) {
-                return Ok(LoopRun {
-                    outcome: Outcome::Stopped(result),
-                    messages,
-                    transcript,
-                    steps: step,
-                });
+        let done = |outcome| {
+            Ok(LoopRun {
+                outcome,
+                messages: messages.clone(),
+                transcript: transcript.clone(),
+                steps: n,
+            })
+        };
+        match (&outcome, config.turns) {
+            (Step::Answer(content), _) => return done(Outcome::Answer(content.clone())),
+            (Step::Stopped { arguments, .. }, _) => {
+                return done(Outcome::Stopped(arguments.clone()));
             }
-            results.push((call.clone(), result, ok));
-        }
-        match config.turns {
-            TurnStyle::Structured => {
-                for (call, result, ok) in results {
-                    let m = Message::tool(call.id, result.to_string());
-                    transcript.push(step, TurnKind::ToolResult, &m, None, Some(ok));
+            (Step::Unreadable(text), _) => {
+                let m = Message::user(text.clone());
+                transcript.push(n, TurnKind::ParseError, &m, None, None);
+                messages.push(m);
+            }
+            (Step::Results { results, .. }, TurnStyle::Structured) => {
+                for r in results {
+                    let m = Message::tool(r.call.id.clone(), r.value.to_string());
+                    transcript.push(n, TurnKind::ToolResult, &m, None, Some(r.ok));
                     messages.push(m);
                 }
             }
-            TurnStyle::Text => {
-                let all_ok = results.iter().all(|r| r.2);
-                let pairs: Vec<(ToolCall, Value)> =
-                    results.into_iter().map(|(c, r, _)| (c, r)).collect();
-                let m = Message::user(config.format.render_results(&pairs));
-                transcript.push(step, TurnKind::ToolResult, &m, None, Some(all_ok));
+            (Step::Results { results, .. }, TurnStyle::Text) => {
+                let m = Message::user(outcome.observation(config.format).unwrap_or_default());
+                transcript.push(
+                    n,
+                    TurnKind::ToolResult,
+                    &m,
+                    None,
+                    Some(results.iter().all(|r| r.ok)),
+                );
                 messages.push(m);
             }
         }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Role};
 use temper_tools::builtins::builtin_registry;
 use temper_tools::{
-    Format, LoopConfig, Outcome, Result, StopTool, ToolError, TurnKind, TurnStyle, run_tool_loop,
+    Format, LoopConfig, Outcome, Result, Step, StopTool, ToolError, TurnKind, TurnStyle,
+    run_tool_loop, step,
 };
 
 struct Scripted {
@@ -226,6 +227,51 @@ fn pythonic_text_loop_feeds_back_errors_and_stops_on_the_stop_tool() -> Result<(
             .filter(|t| t.kind == TurnKind::ParseError)
             .count(),
         1
+    );
+    Ok(())
+}
+
+#[test]
+fn one_step_reads_runs_and_renders_the_observation_for_a_rollout() -> Result<()> {
+    let mut registry = builtin_registry()?;
+    registry.register(StopTool::new("final_answer"))?;
+    let run = |raw: &str| step(&registry, Format::Hermes, Some("final_answer"), 3, raw);
+    let s = run(
+        "<tool_call>{\"name\": \"calculator\", \"arguments\": {\"expression\": \"6*7\"}}</tool_call>",
+    );
+    let Step::Results { calls, results, .. } = &s else {
+        panic!("{s:?}")
+    };
+    assert_eq!(
+        (calls[0].id.as_str(), results[0].ok, &results[0].value),
+        ("call_3_0", true, &json!({"value": "42", "decimal": "42"}))
+    );
+    // The observation is the text a rollout appends (and masks out of the loss).
+    assert_eq!(
+        s.observation(Format::Hermes).as_deref(),
+        Some(
+            "<tool_response>\n{\"content\":{\"decimal\":\"42\",\"value\":\"42\"},\"name\":\"calculator\"}\n</tool_response>"
+        )
+    );
+    assert_eq!(run("It is 42."), Step::Answer("It is 42.".into()));
+    assert_eq!(run("It is 42.").observation(Format::Hermes), None);
+    let s = run(
+        "<tool_call>{\"name\": \"final_answer\", \"arguments\": {\"answer\": \"42\"}}</tool_call>",
+    );
+    assert!(
+        matches!(&s, Step::Stopped { arguments, .. } if arguments == &json!({"answer": "42"})),
+        "{s:?}"
+    );
+    let s = run("<tool_call>{\"name\": \"final_answer\"}</tool_call>");
+    assert!(
+        matches!(&s, Step::Results { results, .. } if !results[0].ok),
+        "an invalid stop call goes back as an error: {s:?}"
+    );
+    let s = run("<tool_call>{oops</tool_call>");
+    assert!(
+        s.observation(Format::Hermes)
+            .is_some_and(|o| o.starts_with("Your tool call could not be read: hermes tool call:")),
+        "{s:?}"
     );
     Ok(())
 }
