@@ -113,11 +113,7 @@ fn model_replies_become_responses_through_a_format() -> Result<()> {
         &item
             .reference_calls()
             .into_iter()
-            .map(|c| temper_chat::ToolCall {
-                id: String::new(),
-                name: c.name,
-                arguments: Value::Object(c.arguments),
-            })
+            .map(temper_chat::ToolCall::from)
             .collect::<Vec<_>>(),
     );
     let replies = [
@@ -138,6 +134,82 @@ fn model_replies_become_responses_through_a_format() -> Result<()> {
         .map(|r| score(&one, std::slice::from_ref(r)).map(|rep| rep.correct == 1))
         .collect::<Result<_>>()?;
     assert_eq!(verdicts, [true, false, false]);
+    Ok(())
+}
+
+/// A scripted model: answers the n-th request with the n-th canned reply and keeps the prompts.
+struct Scripted(std::sync::Mutex<(Vec<String>, Vec<Vec<temper_chat::Message>>)>);
+
+impl temper_chat::ChatBackend for Scripted {
+    fn complete(
+        &self,
+        messages: &[temper_chat::Message],
+        _: &temper_chat::GenerationParams,
+    ) -> std::result::Result<String, temper_chat::ChatError> {
+        let mut state = self.0.lock().expect("lock");
+        state.1.push(messages.to_vec());
+        let n = state.1.len() - 1;
+        state
+            .0
+            .get(n)
+            .cloned()
+            .ok_or_else(|| temper_chat::ChatError::Backend("script exhausted".into()))
+    }
+}
+
+#[test]
+fn a_model_is_asked_every_question_and_scored() -> Result<()> {
+    let params = temper_chat::GenerationParams::greedy(128);
+    for category in [Category::Parallel, Category::Irrelevance] {
+        let data = Dataset::load(&fixtures(), category)?;
+        // A model that answers with the reference calls in Python syntax is always right…
+        let replies: Vec<String> = data
+            .items
+            .iter()
+            .map(|i| {
+                let calls: Vec<temper_chat::ToolCall> = i
+                    .reference_calls()
+                    .into_iter()
+                    .map(temper_chat::ToolCall::from)
+                    .collect();
+                if calls.is_empty() {
+                    "No function fits.".to_string()
+                } else {
+                    temper_tools::render_python_calls(&calls)
+                }
+            })
+            .collect();
+        let model = Scripted(std::sync::Mutex::new((replies.clone(), Vec::new())));
+        let asked =
+            temper_tools::bfcl::ask(&data, &model, temper_tools::Format::Pythonic, &params)?;
+        let responses: Vec<Response> = asked.iter().map(|(r, _)| r.clone()).collect();
+        assert_eq!(score(&data, &responses)?.correct, 20, "{category:?}");
+        assert_eq!(
+            asked.iter().map(|(_, raw)| raw.clone()).collect::<Vec<_>>(),
+            replies
+        );
+        let prompts = model.0.lock().expect("lock").1.clone();
+        assert_eq!(prompts.len(), 20);
+        assert!(
+            prompts[0][0]
+                .content
+                .contains(&data.items[0].functions[0].name)
+        );
+        // …and one that always answers in prose is right only where no call is wanted.
+        let prose = Scripted(std::sync::Mutex::new((
+            vec!["I don't know.".to_string(); 20],
+            Vec::new(),
+        )));
+        let asked =
+            temper_tools::bfcl::ask(&data, &prose, temper_tools::Format::Pythonic, &params)?;
+        let responses: Vec<Response> = asked.into_iter().map(|(r, _)| r).collect();
+        let want = if category == Category::Irrelevance {
+            20
+        } else {
+            0
+        };
+        assert_eq!(score(&data, &responses)?.correct, want, "{category:?}");
+    }
     Ok(())
 }
 

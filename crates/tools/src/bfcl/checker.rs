@@ -44,6 +44,16 @@ pub struct Call {
     pub arguments: Map<String, Value>,
 }
 
+impl From<Call> for temper_chat::ToolCall {
+    fn from(c: Call) -> Self {
+        temper_chat::ToolCall {
+            id: String::new(),
+            name: c.name,
+            arguments: Value::Object(c.arguments),
+        }
+    }
+}
+
 /// Python's types of JSON values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PyType {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use temper_chat::Message;
+use temper_chat::{ChatBackend, GenerationParams, Message};
 
 use crate::error::{Result, ToolError};
 use crate::formats::Format;
@@ -602,6 +602,23 @@ pub struct Report {
 /// response to an id that is not in the data is an error naming its line.
 pub fn score(data: &Dataset, responses: &[Response]) -> Result<Report> {
     score_from(data, responses, Path::new("<responses>"))
+}
+
+/// Asks `backend` every question of `data` ([`Item::prompt`] in `format`, one reply each with `params`) and reads
+/// the replies ([`Item::response_from_reply`]): the responses to [`score`], each with the model's raw reply.
+pub fn ask<B: ChatBackend + ?Sized>(
+    data: &Dataset,
+    backend: &B,
+    format: Format,
+    params: &GenerationParams,
+) -> Result<Vec<(Response, String)>> {
+    data.items
+        .iter()
+        .map(|item| {
+            let raw = backend.complete(&item.prompt(format), params)?;
+            Ok((item.response_from_reply(&raw, format), raw))
+        })
+        .collect()
 }
 
 /// Reads the responses file `path` ([`load_responses`]) and [`score`]s it; every error names `path` and the line.
