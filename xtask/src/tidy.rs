@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 pub const MAX_CODE_LINES: usize = 800;
 
 /// Crates that must not reach burn with their default features: the chat seam, text-only rewards and tasks, the
-/// judges' statistics, and the tokenizer / GGUF / asset readers. A name that is not a workspace member is skipped.
+/// judges' statistics, the tokenizer / GGUF / asset readers, and the tools (function calling, BFCL's checker). A name that is not a workspace member is skipped.
 pub const BURN_FREE: &[&str] = &[
     "temper-chat",
     "temper-rewards",
@@ -28,11 +28,12 @@ pub const BURN_FREE: &[&str] = &[
     "temper-tokenizer",
     "temper-gguf",
     "temper-assets",
+    "temper-tools",
 ];
 
-/// Crates whose default features must not reach an HTTP stack: the chat seam and the judges (whose OpenAI-compatible
-/// client sits behind their `openai` feature).
-pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges"];
+/// Crates whose default features must not reach an HTTP stack: the chat seam, the judges (whose OpenAI-compatible
+/// client sits behind their `openai` feature) and the tools (whose schema validation resolves no remote `$ref`).
+pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges", "temper-tools"];
 
 /// Packages that make an HTTP stack.
 pub const HTTP_STACK: &[&str] = &["ureq", "reqwest", "hyper", "rustls", "native-tls", "openssl"];

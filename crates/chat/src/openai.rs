@@ -99,9 +99,42 @@ pub struct OpenAiBackend {
 #[derive(Serialize)]
 struct ChatRequest<'a> {
     model: &'a str,
-    messages: &'a [Message],
+    messages: WireMessages<'a>,
     #[serde(flatten)]
     params: WireParams<'a>,
+}
+
+/// The messages as OpenAI's API takes them: a tool call's `arguments` as a JSON-encoded string (Temper and HF chat
+/// templates keep the object). A message without tool calls serializes exactly as [`Message`] does, so request
+/// bodies without tool calls are unchanged.
+struct WireMessages<'a>(&'a [Message]);
+
+impl Serialize for WireMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for m in self.0 {
+            if m.tool_calls.is_empty() {
+                seq.serialize_element(m)?;
+                continue;
+            }
+            let mut v = serde_json::to_value(m).map_err(serde::ser::Error::custom)?;
+            for call in v
+                .get_mut("tool_calls")
+                .and_then(|c| c.as_array_mut())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(args) = call.pointer_mut("/function/arguments")
+                    && !args.is_string()
+                {
+                    *args = serde_json::Value::String(args.to_string());
+                }
+            }
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
 }
 
 /// The generation parameters as sent on the wire (and hashed into the cache key): OpenAI's names, optional
@@ -272,7 +305,7 @@ impl ChatBackend for OpenAiBackend {
         let url = self.config.url();
         let body = serde_json::to_string(&ChatRequest {
             model: &self.config.model,
-            messages,
+            messages: WireMessages(messages),
             params: wire,
         })
         .map_err(|e| ChatError::Backend(format!("serializing request: {e}")))?;

@@ -28,6 +28,27 @@ fn msgs() -> Vec<Message> {
 }
 
 #[test]
+fn tool_call_arguments_go_on_the_wire_as_a_json_string() -> Result<()> {
+    let server = mock::serve(vec![Reply::Content("3")]);
+    let backend = OpenAiBackend::new(fast_config(&server.base_url))?;
+    let call = ToolCall { id: "c1".into(), name: "add".into(), arguments: serde_json::json!({"a": 1, "b": 2}) };
+    let conversation = vec![
+        Message::user("1+2?"),
+        Message { tool_calls: vec![call], ..Message::assistant("") },
+        Message::tool("c1", "3"),
+    ];
+    assert_eq!(backend.complete(&conversation, &GenerationParams::greedy(8))?, "3");
+    let seen = server.finish();
+    let body: Value = serde_json::from_str(&seen[0].body).expect("request body is JSON");
+    assert_eq!(body["messages"][0], serde_json::json!({"role": "user", "content": "1+2?"}));
+    let args = &body["messages"][1]["tool_calls"][0]["function"]["arguments"];
+    let decoded: Value = serde_json::from_str(args.as_str().expect("arguments are a string")).expect("JSON inside");
+    assert_eq!(decoded, serde_json::json!({"a": 1, "b": 2}));
+    assert_eq!(body["messages"][2], serde_json::json!({"role": "tool", "content": "3", "tool_call_id": "c1"}));
+    Ok(())
+}
+
+#[test]
 fn openai_backend_speaks_the_wire_format() -> Result<()> {
     let server = mock::serve(vec![
         Reply::Content("Assistant A is right. [[A]]"),

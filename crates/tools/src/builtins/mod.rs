@@ -1,0 +1,22 @@
+//! Built-in tools that need no network: [`calculator`] (exact arithmetic), [`date_tool`] (date arithmetic) and
+//! [`unit_tool`] (unit conversion), and [`builtin_registry`] with all three.
+
+pub mod calculator;
+pub mod date;
+pub mod units;
+
+pub use calculator::calculator;
+pub use date::date_tool;
+pub use units::unit_tool;
+
+use crate::error::Result;
+use crate::tool::Registry;
+
+/// A registry of the three built-in tools.
+pub fn builtin_registry() -> Result<Registry> {
+    let mut r = Registry::new();
+    r.register(calculator())?
+        .register(date_tool())?
+        .register(unit_tool())?;
+    Ok(r)
+}
