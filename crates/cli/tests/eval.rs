@@ -177,6 +177,40 @@ fn eval_on_the_tiny_model_reports_the_schema_applies_n_and_k_and_is_reproducible
             .all(|p| p["samples"].as_array().map(Vec::len) == Some(1))
     );
     assert_eq!(ks(&greedy["pass_at_k"]), ["1"]);
+
+    // Every scored strategy runs through the CLI with the rule scorer: each sample carries its score.
+    for (strategy, samples) in [("best-of-n", 2), ("weighted", 2), ("search", 1)] {
+        let r = json_of(&temper(
+            &[
+                "eval",
+                "--task",
+                "arithmetic",
+                "--model",
+                model,
+                "--strategy",
+                strategy,
+                "--n",
+                "2",
+                "--limit",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--temperature",
+                "1.0",
+                "--json",
+            ],
+            &[],
+        ));
+        assert_eq!(r["strategy"].as_str(), Some(strategy));
+        for p in r["problems"].as_array().expect("problems") {
+            let s = p["samples"].as_array().expect("samples");
+            assert!(!s.is_empty() && s.len() <= samples, "{strategy}: {p}");
+            assert!(
+                s.iter().all(|s| s["score"].is_f64()),
+                "{strategy}: scored samples"
+            );
+        }
+    }
 }
 
 #[test]

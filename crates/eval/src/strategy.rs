@@ -287,8 +287,8 @@ pub(crate) fn step_search<P: Policy + ?Sized>(
             .map(|(s, _)| s)
             .filter(|s| *s != result.best),
     );
-    // The empty start state is no answer: keep it only when nothing was proposed at all.
-    beam.retain(|s| !s.text.is_empty());
+    // The start state (empty, unfinished) is no sample; a proposed empty completion (EOS at once) is finished.
+    beam.retain(|s| s.done || !s.text.is_empty());
     Ok(SearchOutcome {
         beam,
         spent: proposer.spent.get(),

@@ -144,3 +144,58 @@ impl<M: CausalLm + ?Sized> Policy for ModelPolicy<'_, M> {
         Ok(self.render(problem)?.text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use temper_tasks::Problem;
+
+    use super::*;
+    use crate::testkit::tiny;
+
+    fn problems() -> Vec<Problem> {
+        ["t12 t40 t7", "t9 t100", "t33 t34 t35 t36"]
+            .iter()
+            .enumerate()
+            .map(|(i, q)| Problem::question(format!("p{i}"), *q, None))
+            .collect()
+    }
+
+    #[test]
+    fn samples_counts_and_the_batched_greedy_path_agree_with_one_problem_at_a_time() {
+        let (model, tok, device) = tiny();
+        let device = device.inner();
+        let policy = ModelPolicy::new(
+            &model,
+            &tok,
+            tok.special_ids(model.config().eos_token_id),
+            false,
+            device,
+        );
+        let hot = GenerationParams {
+            max_new_tokens: 5,
+            seed: 3,
+            ..GenerationParams::default()
+        };
+        let p = &problems()[0];
+        let samples = policy.sample(p, 4, &hot).expect("sample");
+        assert_eq!(samples.len(), 4);
+        for s in &samples {
+            assert!((1..=5).contains(&s.tokens), "{s:?}");
+            assert_eq!(s.finish == Finish::Length, s.tokens == 5, "{s:?}");
+        }
+        assert_eq!(
+            policy.sample(p, 4, &hot).expect("again"),
+            samples,
+            "same seed, same samples"
+        );
+        assert_eq!(policy.prompt_text(p).expect("prompt"), "t12 t40 t7");
+        // Greedy single samples are decoded 16 problems per batch; they equal one problem at a time.
+        let greedy = GenerationParams::greedy(5);
+        let batched = policy
+            .sample_many(&problems(), 1, &greedy)
+            .expect("batched");
+        for (p, b) in problems().iter().zip(&batched) {
+            assert_eq!(b, &policy.sample(p, 1, &greedy).expect("one"), "{}", p.id);
+        }
+    }
+}
