@@ -36,6 +36,23 @@ fn temper(args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("run temper")
 }
 
+/// `eval --task arithmetic --model MODEL --strategy STRATEGY --n N` followed by `extra`.
+fn eval_args<'a>(model: &'a str, strategy: &'a str, n: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "eval",
+        "--task",
+        "arithmetic",
+        "--model",
+        model,
+        "--strategy",
+        strategy,
+        "--n",
+        n,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -51,30 +68,26 @@ fn eval_on_the_tiny_model_reports_the_schema_applies_n_and_k_and_is_reproducible
     let model = model.to_str().expect("utf-8 path");
     let out_dir = std::env::temp_dir().join(format!("temper-eval-cli-out-{}", std::process::id()));
     let out_str = out_dir.to_str().expect("utf-8 path");
-    let args = [
-        "eval",
-        "--task",
-        "arithmetic",
-        "--model",
+    let args = eval_args(
         model,
-        "--strategy",
         "majority",
-        "--n",
         "3",
-        "--k",
-        "2",
-        "--limit",
-        "3",
-        "--max-new-tokens",
-        "6",
-        "--temperature",
-        "1.0",
-        "--seed",
-        "5",
-        "--json",
-        "--out",
-        out_str,
-    ];
+        &[
+            "--k",
+            "2",
+            "--limit",
+            "3",
+            "--max-new-tokens",
+            "6",
+            "--temperature",
+            "1.0",
+            "--seed",
+            "5",
+            "--json",
+            "--out",
+            out_str,
+        ],
+    );
     let first = temper(&args, &[]);
     let report = json_of(&first);
     for key in [
@@ -181,24 +194,20 @@ fn eval_on_the_tiny_model_reports_the_schema_applies_n_and_k_and_is_reproducible
     // Every scored strategy runs through the CLI with the rule scorer: each sample carries its score.
     for (strategy, samples) in [("best-of-n", 2), ("weighted", 2), ("search", 1)] {
         let r = json_of(&temper(
-            &[
-                "eval",
-                "--task",
-                "arithmetic",
-                "--model",
+            &eval_args(
                 model,
-                "--strategy",
                 strategy,
-                "--n",
                 "2",
-                "--limit",
-                "2",
-                "--max-new-tokens",
-                "4",
-                "--temperature",
-                "1.0",
-                "--json",
-            ],
+                &[
+                    "--limit",
+                    "2",
+                    "--max-new-tokens",
+                    "4",
+                    "--temperature",
+                    "1.0",
+                    "--json",
+                ],
+            ),
             &[],
         ));
         assert_eq!(r["strategy"].as_str(), Some(strategy));
