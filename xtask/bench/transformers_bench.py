@@ -2,7 +2,9 @@
 
 Loads the SmolLM2 GGUF with transformers (every tensor dequantized to float32), then measures prefill tokens/s
 (batch 1 and 8, 128-token prompts), greedy decode tokens/s (batch 1 and 8, 16-token prompts, 32 new tokens, KV
-cache) and forward+backward tokens/s (batch 4 x 64 tokens, mean NLL). Prints one JSON object.
+cache), forward+backward tokens/s (batch 4 x 64 tokens, mean NLL) and samples/s of N = 1, 4, 16 sampled
+continuations of one 64-token prompt (16 new tokens each, `generate(num_return_sequences=N)`). Prints one JSON
+object.
 """
 import json
 import os
@@ -15,6 +17,8 @@ from transformers import AutoModelForCausalLM
 PROMPT_LEN = 128
 DECODE_PROMPT = 16
 DECODE_TOKENS = 32
+SAMPLE_PROMPT = 64
+SAMPLE_TOKENS = 16
 
 
 def prompts(batch, length):
@@ -60,6 +64,18 @@ def main():
 
             s = timed(gen, repeats)
             out[f"decode_tokens/{b}"] = b * DECODE_TOKENS / s
+        ids = prompts(1, SAMPLE_PROMPT)
+        mask = torch.ones_like(ids)
+        for n in (1, 4, 16):
+
+            def sample(n=n):
+                model.generate(
+                    ids, attention_mask=mask, max_new_tokens=SAMPLE_TOKENS, min_new_tokens=SAMPLE_TOKENS,
+                    do_sample=True, top_k=0, num_return_sequences=n, pad_token_id=2,
+                )
+
+            s = timed(sample, repeats)
+            out[f"samples/{n}"] = n / s
     model.train()
     ids = prompts(4, 64)
 

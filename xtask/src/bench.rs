@@ -20,6 +20,14 @@ const BENCHES: &[(&str, &str, f64)] = &[
     ("cpu/forward_backward_tokens_4x64", "forward_backward_tokens/4x64", 256.0),
 ];
 
+/// The N-samples-of-one-prompt benches: N, the shared-prefill id (`generate_n`), the N-sequential-calls id, and
+/// the key of `transformers_bench.py`'s `generate(num_return_sequences=N)`. Throughput is samples/s.
+const SAMPLE_BENCHES: &[(usize, &str, &str, &str)] = &[
+    (1, "cpu/samples_shared/1", "cpu/samples_sequential/1", "samples/1"),
+    (4, "cpu/samples_shared/4", "cpu/samples_sequential/4", "samples/4"),
+    (16, "cpu/samples_shared/16", "cpu/samples_sequential/16", "samples/16"),
+];
+
 /// The optimizer-step benches of `crates/train/benches/steps.rs` (id, report key = key of `trl_bench.py`'s JSON,
 /// tokens per step). Both: 4 sequences × 128 tokens.
 const STEP_BENCHES: &[(&str, &str, f64)] = &[
@@ -286,6 +294,21 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         }
         if let Some(b) = &baseline {
             report.push_str(&format!("\nBaseline: torch {} with {} threads.\n", b["torch"], b["threads"]));
+        }
+        report.push_str(
+            "\n## N samples of one prompt (64-token prompt, 16 new tokens each, temperature 1)\n\n| N | shared prefill \
+             (`generate_n`) samples/s | N sequential calls samples/s | speed-up |",
+        );
+        report.push_str(if baseline.is_some() { " transformers `num_return_sequences` samples/s |\n|---:|---:|---:|---:|---:|\n" } else { "\n|---:|---:|---:|---:|\n" });
+        for (n, shared, sequential, key) in SAMPLE_BENCHES {
+            let per_s = |id: &str| -> Result<f64> { Ok(*n as f64 / (criterion_ns(&target, id, "mean")? * 1e-9)) };
+            let (s, q) = (per_s(shared)?, per_s(sequential)?);
+            report.push_str(&format!("| {n} | {s:.2} | {q:.2} | {:.2}x |", s / q));
+            match baseline.as_ref().and_then(|b| b[*key].as_f64()) {
+                Some(t) => report.push_str(&format!(" {t:.2} |\n")),
+                None if baseline.is_some() => report.push_str(" - |\n"),
+                None => report.push('\n'),
+            }
         }
         report.push('\n');
     }

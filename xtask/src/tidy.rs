@@ -19,9 +19,11 @@ use anyhow::{Context, Result};
 pub const MAX_CODE_LINES: usize = 800;
 
 /// Crates that must not reach burn with their default features: the chat seam, text-only rewards and tasks, the
-/// judges' statistics, the tokenizer / GGUF / asset readers, and the tools (function calling, BFCL's checker). A name that is not a workspace member is skipped.
+/// judges' statistics, the evaluation path, the tokenizer / GGUF / asset readers, and the tools (function calling,
+/// BFCL's checker). A name that is not a workspace member is skipped.
 pub const BURN_FREE: &[&str] = &[
     "temper-chat",
+    "temper-eval",
     "temper-rewards",
     "temper-tasks",
     "temper-judges",
@@ -32,8 +34,9 @@ pub const BURN_FREE: &[&str] = &[
 ];
 
 /// Crates whose default features must not reach an HTTP stack: the chat seam, the judges (whose OpenAI-compatible
-/// client sits behind their `openai` feature) and the tools (whose schema validation resolves no remote `$ref`).
-pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges", "temper-tools"];
+/// client sits behind their `openai` feature), the evaluation path (endpoints come in through its `Policy` seam) and
+/// the tools (whose schema validation resolves no remote `$ref`).
+pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges", "temper-eval", "temper-tools"];
 
 /// Packages that make an HTTP stack.
 pub const HTTP_STACK: &[&str] = &["ureq", "reqwest", "hyper", "rustls", "native-tls", "openssl"];

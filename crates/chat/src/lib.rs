@@ -29,7 +29,7 @@ mod message;
 mod openai;
 mod params;
 
-pub use backend::ChatBackend;
+pub use backend::{ChatBackend, Reply};
 pub use error::{ChatError, Result};
 pub use message::{Message, Role, ToolCall};
 pub use params::GenerationParams;

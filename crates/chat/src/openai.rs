@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::ChatBackend;
+use crate::backend::{ChatBackend, Reply};
 use crate::cache::DiskCache;
 use crate::error::{ChatError, Result};
 use crate::message::Message;
@@ -174,7 +174,7 @@ impl<'a> WireParams<'a> {
 }
 
 enum Attempt {
-    Done(String),
+    Done(Reply),
     Retry {
         message: String,
         retry_after: Option<Duration>,
@@ -284,7 +284,18 @@ impl OpenAiBackend {
             .pointer("/choices/0/message/content")
             .and_then(|c| c.as_str())
         {
-            Some(c) => Attempt::Done(c.to_string()),
+            Some(c) => {
+                let count = |field: &str| {
+                    json.pointer(&format!("/usage/{field}"))
+                        .and_then(serde_json::Value::as_u64)
+                        .map(|n| n as usize)
+                };
+                Attempt::Done(Reply {
+                    text: c.to_string(),
+                    prompt_tokens: count("prompt_tokens"),
+                    completion_tokens: count("completion_tokens"),
+                })
+            }
             None => malformed("no string at choices[0].message.content"),
         }
     }
@@ -292,6 +303,11 @@ impl OpenAiBackend {
 
 impl ChatBackend for OpenAiBackend {
     fn complete(&self, messages: &[Message], params: &GenerationParams) -> Result<String> {
+        Ok(self.reply(messages, params)?.text)
+    }
+
+    /// The reply with the endpoint's `usage` counts (unknown for a reply served from the disk cache).
+    fn reply(&self, messages: &[Message], params: &GenerationParams) -> Result<Reply> {
         let wire = WireParams::new(params)?;
         let key = self.cache.as_ref().map(|_| {
             DiskCache::wire_key(&self.config.base_url, &self.config.model, messages, &wire)
@@ -300,7 +316,10 @@ impl ChatBackend for OpenAiBackend {
             && let Some(reply) = cache.get(key)
         {
             tracing::debug!(key, "chat reply from cache");
-            return Ok(reply);
+            return Ok(Reply {
+                text: reply,
+                ..Reply::default()
+            });
         }
         let url = self.config.url();
         let body = serde_json::to_string(&ChatRequest {
@@ -316,7 +335,7 @@ impl ChatBackend for OpenAiBackend {
             match self.attempt(&url, &body) {
                 Attempt::Done(reply) => {
                     if let (Some(cache), Some(key)) = (&self.cache, &key) {
-                        cache.put(key, &reply)?;
+                        cache.put(key, &reply.text)?;
                     }
                     return Ok(reply);
                 }

@@ -66,7 +66,12 @@ fn openai_backend_speaks_the_wire_format() -> Result<()> {
         seed: 42,
         ..GenerationParams::default()
     };
-    assert_eq!(backend.complete(&msgs(), &sampled)?, "[[B]]");
+    // `reply` also returns the endpoint's `usage` token counts.
+    let counted = backend.reply(&msgs(), &sampled)?;
+    assert_eq!(
+        (counted.text.as_str(), counted.prompt_tokens, counted.completion_tokens),
+        ("[[B]]", Some(10), Some(5))
+    );
     let e = backend
         .complete(&msgs(), &GenerationParams { top_k: Some(3), ..sampled })
         .expect_err("top_k");

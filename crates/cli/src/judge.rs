@@ -50,7 +50,7 @@ pub type SharedBackend = Box<dyn ChatBackend + Send + Sync>;
 
 /// Builds the back end named by `spec`; local models load on `device`. The second value says
 /// whether it can serve concurrent requests (a local model cannot).
-fn build_backend(spec: &JudgeSpec, device: &str) -> Result<(SharedBackend, bool)> {
+pub(crate) fn build_backend(spec: &JudgeSpec, device: &str) -> Result<(SharedBackend, bool)> {
     Ok(match spec {
         JudgeSpec::OpenAi(model) => {
             let mut config = OpenAiConfig::from_env(model.clone())?;
@@ -66,7 +66,7 @@ fn build_backend(spec: &JudgeSpec, device: &str) -> Result<(SharedBackend, bool)
 }
 
 /// A file of a fetched asset, fetching the asset first if needed.
-fn asset_file(asset: &str, file: &str) -> Result<PathBuf> {
+pub(crate) fn asset_file(asset: &str, file: &str) -> Result<PathBuf> {
     let a = temper_assets::find(asset)?;
     if temper_assets::cached(a).is_none() {
         temper_assets::fetch(a, &mut crate::progress::Bar::default())?;

@@ -1,5 +1,6 @@
 //! `temper`: the command-line front end (fetch assets, tokenize, generate, and more as crates land).
 
+mod eval;
 mod export;
 mod judge;
 mod pref;
@@ -71,6 +72,8 @@ enum Command {
     Agree(judge::AgreeArgs),
     /// CHAMP: does a judge agree with humans on which math solutions contain an error?
     ChampAgreement(judge::ChampArgs),
+    /// Evaluate a model on a task with a test-time strategy (greedy, best-of-N, majority, weighted vote, search).
+    Eval(eval::EvalArgs),
 }
 
 #[derive(clap::Args)]
@@ -153,6 +156,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Judge(args) => judge::judge_cmd(&args),
         Command::Agree(args) => judge::agree_cmd(&args),
         Command::ChampAgreement(args) => judge::champ_cmd(&args),
+        Command::Eval(args) => eval::eval_cmd(&args),
     }
 }
 

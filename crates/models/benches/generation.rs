@@ -1,7 +1,9 @@
-//! Criterion benches of SmolLM2 (f32) on the CPU backend: prefill and decode tokens/s at batch 1 and 8, and
-//! forward+backward tokens/s. `cargo xtask bench` runs them and writes the report.
+//! Criterion benches of SmolLM2 (f32) on the CPU backend: prefill and decode tokens/s at batch 1 and 8,
+//! forward+backward tokens/s, and samples/s of N samples of one prompt (N = 1, 4, 16) with one shared prefill
+//! (`generate_n`) against N sequential `generate` calls. `cargo xtask bench` runs them and writes the report.
 //!
-//! Throughput is reported per element = token, so criterion prints tokens/s directly.
+//! Throughput is reported per element = token (per sample for `samples_*`), so criterion prints tokens/s
+//! (samples/s) directly.
 
 #![allow(missing_docs)] // `criterion_group!` generates an undocumented function
 
@@ -10,10 +12,15 @@ use std::time::Duration;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use temper_models::{AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingParams, generate, load_model};
+use temper_models::{
+    AttentionInfo, CausalLm, GenerationConfig, Llama, SamplingParams, generate, generate_n, load_model,
+};
 
 const PROMPT_LEN: usize = 128;
 const DECODE_TOKENS: usize = 32;
+/// Prompt length and new tokens of the N-samples benches.
+const SAMPLE_PROMPT: usize = 64;
+const SAMPLE_TOKENS: usize = 16;
 
 fn smollm2() -> PathBuf {
     temper_assets::path_of("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -82,6 +89,27 @@ fn bench_backend(c: &mut Criterion, group: &str, device: &Device) {
         g.throughput(Throughput::Elements((batch * DECODE_TOKENS) as u64));
         g.bench_with_input(BenchmarkId::new("decode_tokens", batch), &p, |b, p| {
             b.iter(|| generate(&model, p, &config, &device, None, |_, _| {}).expect("generate"))
+        });
+    }
+    // N samples of one prompt (temperature 1, no stop token, so every sample has SAMPLE_TOKENS tokens).
+    let prompt = prompts(1, SAMPLE_PROMPT).remove(0);
+    for n in [1usize, 4, 16] {
+        let config = GenerationConfig {
+            max_new_tokens: SAMPLE_TOKENS,
+            sampling: SamplingParams { temperature: 1.0, top_k: None, top_p: None },
+            ..GenerationConfig::default()
+        };
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("samples_shared", n), &n, |b, &n| {
+            b.iter(|| generate_n(&model, &prompt, n, &config, &device, None, |_, _| {}).expect("generate_n"))
+        });
+        g.bench_with_input(BenchmarkId::new("samples_sequential", n), &n, |b, &n| {
+            b.iter(|| {
+                for seed in 0..n as u64 {
+                    let c = GenerationConfig { seed, ..config.clone() };
+                    generate(&model, std::slice::from_ref(&prompt), &c, &device, None, |_, _| {}).expect("generate");
+                }
+            })
         });
     }
     {

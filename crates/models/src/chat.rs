@@ -9,7 +9,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use burn::tensor::Device;
-use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Role};
+use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Reply, Role};
 use temper_tokenizer::{ChatTemplate, Tokenizer};
 
 use crate::generate::{Decoder, GenerationConfig, generate};
@@ -100,11 +100,17 @@ fn generation_config(params: &GenerationParams, tokenizer: &Tokenizer, model: &L
 
 impl ChatBackend for LocalChat {
     fn complete(&self, messages: &[Message], params: &GenerationParams) -> Result<String, ChatError> {
+        Ok(self.reply(messages, params)?.text)
+    }
+
+    /// The reply with the encoded prompt's length and the number of generated tokens (EOS included).
+    fn reply(&self, messages: &[Message], params: &GenerationParams) -> Result<Reply, ChatError> {
         params.validate().map_err(ChatError::Config)?;
         let local = self.lock()?;
         let prompt = render_chat_prompt(&local.template, messages)?;
         let backend = |e: &dyn std::fmt::Display| ChatError::Backend(e.to_string());
         let ids = local.tokenizer.encode(&prompt).map_err(|e| backend(&e))?;
+        let prompt_tokens = ids.len();
         if ids.is_empty() {
             return Err(ChatError::Backend("the prompt encodes to no tokens".into()));
         }
@@ -123,6 +129,10 @@ impl ChatBackend for LocalChat {
         let gens = generate(&local.model, &[ids], &config, &local.device, decoder, |_, _| {}).map_err(|e| backend(&e))?;
         let out = gens.first().map(|g| g.output_ids.as_slice()).unwrap_or(&[]);
         let text = local.tokenizer.decode(out, true).map_err(|e| backend(&e))?;
-        Ok(text.trim().to_string())
+        Ok(Reply {
+            text: text.trim().to_string(),
+            prompt_tokens: Some(prompt_tokens),
+            completion_tokens: Some(out.len()),
+        })
     }
 }

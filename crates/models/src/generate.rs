@@ -108,54 +108,135 @@ pub fn generate<M: CausalLm + ?Sized>(
     config: &GenerationConfig,
     device: &Device,
     decoder: Option<Decoder<'_>>,
-    mut on_token: impl FnMut(usize, u32),
+    on_token: impl FnMut(usize, u32),
 ) -> Result<Vec<Generation>> {
+    check_inputs(prompts, config, decoder)?;
+    let mut out: Vec<Generation> = prompts.iter().map(|p| Generation::empty(p.clone())).collect();
+    if prompts.is_empty() || config.max_new_tokens == 0 {
+        return Ok(out);
+    }
+    // Keep a helper core hot for the memory-bound few-row products of decoding (CPU only; see `thin`).
+    let _hot = HotWorkers::start(device);
+    let state = prefill(model, prompts, config.pad_token_id, device);
+    decode(model, state, &mut out, config, device, decoder, on_token);
+    Ok(out)
+}
+
+/// `n` continuations of one prompt that share one prefill: the prompt runs once at batch 1, its KV cache and
+/// last logits are copied to `n` rows, then the `n` rows decode as one batch. Rows are sampled from one seeded
+/// RNG in row order, exactly as [`generate`] samples `n` copies of the prompt, so both give the same tokens and
+/// log-probs (up to the rounding of a batch-1 against a batch-`n` prefill).
+///
+/// `on_token(row, id)` is called for every sampled token as it is produced.
+pub fn generate_n<M: CausalLm + ?Sized>(
+    model: &M,
+    prompt: &[u32],
+    n: usize,
+    config: &GenerationConfig,
+    device: &Device,
+    decoder: Option<Decoder<'_>>,
+    on_token: impl FnMut(usize, u32),
+) -> Result<Vec<Generation>> {
+    let one = [prompt.to_vec()];
+    check_inputs(&one, config, decoder)?;
+    let mut out: Vec<Generation> = (0..n).map(|_| Generation::empty(prompt.to_vec())).collect();
+    if n == 0 || config.max_new_tokens == 0 {
+        return Ok(out);
+    }
+    let _hot = HotWorkers::start(device);
+    let mut state = prefill(model, &one, config.pad_token_id, device);
+    // Copy the one prefilled row n times: the cache's keys/values, the last logits, the mask and positions.
+    let rows = vec![0usize; n];
+    state.cache.select_rows(&rows);
+    let idx = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64; n], [n]), device);
+    state.last = state.last.select(0, idx); // (n, 1, V)
+    state.active = (0..n).collect();
+    state.key_mask = vec![state.key_mask[0].clone(); n];
+    state.next_pos = vec![state.next_pos[0]; n];
+    decode(model, state, &mut out, config, device, decoder, on_token);
+    Ok(out)
+}
+
+/// The checks every generation call makes first.
+fn check_inputs(prompts: &[Vec<u32>], config: &GenerationConfig, decoder: Option<Decoder<'_>>) -> Result<()> {
     if prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Generation("every prompt needs at least one token".into()));
     }
     if !config.stop_strings.is_empty() && decoder.is_none() {
         return Err(ModelError::Generation("stop strings need a decoder".into()));
     }
-    let mut out: Vec<Generation> = prompts
-        .iter()
-        .map(|p| Generation {
-            prompt_ids: p.clone(),
+    Ok(())
+}
+
+impl Generation {
+    /// A generation of `prompt_ids` with no tokens yet.
+    fn empty(prompt_ids: Vec<u32>) -> Generation {
+        Generation {
+            prompt_ids,
             output_ids: Vec::new(),
             sampling_logprobs: Vec::new(),
             logprobs: Vec::new(),
             finish_reason: FinishReason::Length,
-        })
-        .collect();
-    if prompts.is_empty() || config.max_new_tokens == 0 {
-        return Ok(out);
+        }
     }
-    // Keep a helper core hot for the memory-bound few-row products of decoding (CPU only; see `thin`).
-    let _hot = HotWorkers::start(device);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let max_len = prompts.iter().map(Vec::len).max().unwrap_or(0);
+}
 
-    // Prefill: left-pad, positions count real tokens (HF generate semantics).
+/// The decoding state after a prefill: which output rows are still active, their key masks and next positions,
+/// the KV cache and the last logits `(B, 1, V)`.
+struct DecodeState {
+    active: Vec<usize>,
+    key_mask: Vec<Vec<bool>>,
+    next_pos: Vec<i64>,
+    cache: KvCache,
+    last: Tensor<3>,
+}
+
+/// Runs the left-padded prompts through the model once, filling a fresh KV cache (positions count real tokens:
+/// HF generate semantics).
+fn prefill<M: CausalLm + ?Sized>(model: &M, prompts: &[Vec<u32>], pad: u32, device: &Device) -> DecodeState {
+    let max_len = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let mut ids = Vec::with_capacity(prompts.len() * max_len);
     let mut mask_rows = Vec::with_capacity(prompts.len());
     for p in prompts {
-        let pad = max_len - p.len();
-        ids.extend(std::iter::repeat_n(config.pad_token_id as i64, pad));
+        let padding = max_len - p.len();
+        ids.extend(std::iter::repeat_n(pad as i64, padding));
         ids.extend(p.iter().map(|&t| t as i64));
-        let mut m = vec![0u8; pad];
+        let mut m = vec![0u8; padding];
         m.extend(std::iter::repeat_n(1u8, p.len()));
         mask_rows.push(m);
     }
     let info = AttentionInfo::from_mask(&mask_rows, true);
-    // Per active row: its key mask so far and its next position.
-    let mut active: Vec<usize> = (0..prompts.len()).collect();
-    let mut key_mask: Vec<Vec<bool>> = mask_rows.iter().map(|r| r.iter().map(|&m| m != 0).collect()).collect();
-    let mut next_pos: Vec<i64> = prompts.iter().map(|p| p.len() as i64).collect();
     let mut cache = KvCache::new();
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [prompts.len(), max_len]), device);
     let hidden = model.hidden(input, &info, Some(&mut cache)); // (B, T, H)
     let [b, t, h] = hidden.dims();
-    let mut last = model.lm_head(hidden.slice([0..b, t - 1..t, 0..h])); // (B, 1, V)
+    DecodeState {
+        active: (0..prompts.len()).collect(),
+        key_mask: mask_rows.iter().map(|r| r.iter().map(|&m| m != 0).collect()).collect(),
+        next_pos: prompts.iter().map(|p| p.len() as i64).collect(),
+        cache,
+        last: model.lm_head(hidden.slice([0..b, t - 1..t, 0..h])), // (B, 1, V)
+    }
+}
 
+/// Samples from `state.last`, appends to `out`, and decodes one token at a time until every row stopped.
+fn decode<M: CausalLm + ?Sized>(
+    model: &M,
+    state: DecodeState,
+    out: &mut [Generation],
+    config: &GenerationConfig,
+    device: &Device,
+    decoder: Option<Decoder<'_>>,
+    mut on_token: impl FnMut(usize, u32),
+) {
+    let DecodeState {
+        mut active,
+        mut key_mask,
+        mut next_pos,
+        mut cache,
+        mut last,
+    } = state;
+    let mut rng = StdRng::seed_from_u64(config.seed);
     for _step in 0..config.max_new_tokens {
         let [b, _, v] = last.dims();
         let step = sample(last.reshape([b, v]), &config.sampling, &mut rng);
@@ -210,5 +291,4 @@ pub fn generate<M: CausalLm + ?Sized>(
         let input = Tensor::<2, Int>::from_data(TensorData::new(new_ids, [active.len(), 1]), device);
         last = model.forward(input, &info, Some(&mut cache)); // (B, 1, V)
     }
-    Ok(out)
 }

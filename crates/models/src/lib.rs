@@ -45,7 +45,7 @@ pub use chat::{LocalChat, render_chat_prompt};
 pub use config::{Architecture, LlamaConfig};
 pub use device::{available_devices, parse_device};
 pub use error::{ModelError, Result};
-pub use generate::{Decoder, FinishReason, Generation, GenerationConfig, generate};
+pub use generate::{Decoder, FinishReason, Generation, GenerationConfig, generate, generate_n};
 pub use llama::{Attention, AttentionInfo, DecoderLayer, KvCache, Llama, Mlp};
 #[cfg(feature = "tokenizer")]
 pub use load::{LoadedModel, load_model};

@@ -86,6 +86,11 @@ fn local_backend_renders_prefill_and_matches_direct_generation() -> Result<()> {
     let gens = generate(&model, &[tok.encode(&prompt)?], &config, &device, None, |_, _| {})?;
     assert_eq!(reply, tok.decode(&gens[0].output_ids, true)?.trim());
     assert!(!reply.is_empty() && reply.split_whitespace().count() <= 6, "{reply:?}");
+    // `reply` carries the same text with the prompt's and the completion's token counts.
+    let counted = backend.reply(&prefilled, &params)?;
+    assert_eq!(counted.text, reply);
+    assert_eq!(counted.prompt_tokens, Some(tok.encode(&prompt)?.len()));
+    assert_eq!(counted.completion_tokens, Some(gens[0].output_ids.len()));
 
     // Seeded sampling is reproducible.
     let hot = GenerationParams {

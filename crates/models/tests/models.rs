@@ -163,6 +163,45 @@ fn sampled_logprobs_equal_a_trainers_full_forward() {
 }
 
 #[test]
+fn n_samples_sharing_one_prefill_equal_sampling_the_repeated_prompt() {
+    let device = Device::flex();
+    let model = load_hf_dir(&testdata("trl-parity/model"), &device).expect("load");
+    let prompt = vec![7u32, 8, 9, 10, 11, 12];
+    for (n, temperature, top_k) in [(5, 1.0, None), (3, 0.7, Some(40)), (1, 1.0, None), (4, 0.0, None)] {
+        let config = GenerationConfig {
+            max_new_tokens: 10,
+            sampling: SamplingParams { temperature, top_k, top_p: None },
+            seed: 11,
+            stop_token_ids: vec![2],
+            ..GenerationConfig::default()
+        };
+        let mut streamed = vec![0usize; n];
+        let shared = temper_models::generate_n(&model, &prompt, n, &config, &device, None, |row, _| streamed[row] += 1)
+            .expect("generate_n");
+        let repeated = vec![prompt.clone(); n];
+        let batched = generate(&model, &repeated, &config, &device, None, |_, _| {}).expect("generate");
+        assert_eq!(shared.len(), n);
+        for (row, (a, b)) in shared.iter().zip(&batched).enumerate() {
+            assert_eq!(a.prompt_ids, prompt);
+            assert_eq!(a.output_ids, b.output_ids, "n={n} T={temperature} row {row}: same tokens");
+            assert_eq!(a.finish_reason, b.finish_reason);
+            assert_eq!(streamed[row], a.output_ids.len(), "on_token saw every token of row {row}");
+            for (x, y) in a.logprobs.iter().zip(&b.logprobs).chain(a.sampling_logprobs.iter().zip(&b.sampling_logprobs)) {
+                assert!((x - y).abs() <= 1e-5, "n={n} row {row}: log-prob {x} vs {y}");
+            }
+        }
+        if temperature > 0.0 && n > 1 {
+            // Rows draw different samples from the one RNG, not n copies of one sample.
+            assert!(shared.iter().any(|g| g.output_ids != shared[0].output_ids), "n={n}: rows differ");
+        }
+    }
+    // n = 0 and an empty prompt behave like `generate`.
+    let config = GenerationConfig::default();
+    assert!(temper_models::generate_n(&model, &prompt, 0, &config, &device, None, |_, _| {}).expect("n=0").is_empty());
+    assert!(temper_models::generate_n(&model, &[], 2, &config, &device, None, |_, _| {}).is_err());
+}
+
+#[test]
 fn kv_cache_decoding_equals_full_recompute_greedy() {
     let device = Device::flex();
     let model = load_hf_dir(&testdata("trl-parity/model"), &device).expect("load");

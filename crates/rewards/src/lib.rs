@@ -6,7 +6,8 @@
 //!   [`WeightedSum`] combines rewards. The neural reward model implements the same trait in the train crate.
 //! - **Answers:** [`extract_answer`] (last `<answer>…</answer>`), [`gsm8k_final_answer`] (`#### N`),
 //!   [`last_number`] (fallback extractor) and [`Number`] (exact-rational equivalence: `1,000` = `1e3`,
-//!   `3/4` = `0.75`, `%` only against `%`).
+//!   `3/4` = `0.75`, `%` only against `%`); [`extract_final_answer`] reads real outputs for evaluation (`#### 1,234`,
+//!   `$12.50`, `The answer is 7.`, `\boxed{}`, tags, last number) and [`FinalAnswerAccuracy`] scores them.
 //! - **Rule rewards:** [`AnswerAccuracy`] (exact or numeric), [`LastNumberAccuracy`], [`FormatReward`] (whole
 //!   completion regex), [`LengthPenalty`] (linear with a cap, or DAPO's overlong soft penalty); [`RewardSpec`]
 //!   is their serde config (`[[reward]] kind = "answer_accuracy"`), [`build_weighted_sum`] builds a list.
@@ -33,6 +34,7 @@
 
 mod answer;
 mod error;
+mod final_answer;
 mod reward;
 mod rules;
 mod search;
@@ -44,6 +46,7 @@ pub use answer::{
     numbers_equivalent, parse_number, reference_answer,
 };
 pub use error::{Result, RewardError};
+pub use final_answer::{FinalAnswerAccuracy, answer_matches, extract_final_answer};
 pub use reward::{FnReward, Reward, RewardInput, ScoreBreakdown, WeightedSum, score_checked};
 pub use rules::{
     AnswerAccuracy, FormatReward, LastNumberAccuracy, LengthPenalty, LengthUnit, MatchMode,

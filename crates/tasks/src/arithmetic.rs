@@ -55,6 +55,14 @@ fn two() -> u32 {
     2
 }
 
+/// Default operands per problem: 2 (`a op b`).
+fn two_terms() -> u32 {
+    2
+}
+
+/// Largest number of operands per problem.
+pub const MAX_TERMS: u32 = 5;
+
 /// Default operations: all three.
 fn all_ops() -> Vec<ArithOp> {
     vec![ArithOp::Add, ArithOp::Sub, ArithOp::Mul]
@@ -70,9 +78,15 @@ pub struct ArithmeticConfig {
     /// Operations drawn uniformly. Default: add, sub, mul.
     #[serde(default = "all_ops")]
     pub ops: Vec<ArithOp>,
-    /// Whether subtraction may go below zero; when false the larger operand comes first. Default false.
+    /// Whether subtraction may go below zero; when false the larger operand comes first. Default false. (With
+    /// more than two terms results may be negative either way.)
     #[serde(default)]
     pub allow_negative: bool,
+    /// Operands per problem, 2..=5 (default 2: `a op b`). With 3 or more the problem is an expression such as
+    /// `What is 23 + 58 * 7 - 12?` whose answer follows the usual precedence (`*` before `+` and `-`, then left
+    /// to right): the harder evaluation setting. More than two terms need `digits <= 3` (answers fit in `i64`).
+    #[serde(default = "two_terms")]
+    pub terms: u32,
 }
 
 impl Default for ArithmeticConfig {
@@ -81,11 +95,15 @@ impl Default for ArithmeticConfig {
             digits: two(),
             ops: all_ops(),
             allow_negative: false,
+            terms: two_terms(),
         }
     }
 }
 
-/// One arithmetic problem `a op b = answer`.
+/// The operations and operands after `a op b` of a longer expression (`None` past its end).
+pub type Tail = [Option<(ArithOp, i64)>; (MAX_TERMS - 2) as usize];
+
+/// One arithmetic problem `a op b = answer`, or a longer expression `a op b op₂ c … = answer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ArithmeticProblem {
     /// Left operand.
@@ -94,14 +112,63 @@ pub struct ArithmeticProblem {
     pub op: ArithOp,
     /// Right operand.
     pub b: i64,
-    /// `a op b`.
+    /// The value of the expression, with `*` before `+` and `-`.
     pub answer: i64,
+    /// Further operations and operands (all `None` for `a op b`).
+    pub tail: Tail,
 }
 
 impl ArithmeticProblem {
+    /// The two-operand problem `a op b`.
+    pub fn binary(a: i64, op: ArithOp, b: i64) -> ArithmeticProblem {
+        ArithmeticProblem {
+            a,
+            op,
+            b,
+            answer: op.apply(a, b),
+            tail: [None; (MAX_TERMS - 2) as usize],
+        }
+    }
+
+    /// The expression `a op b` followed by `tail`, its answer computed with precedence.
+    pub fn expression(a: i64, op: ArithOp, b: i64, tail: Tail) -> ArithmeticProblem {
+        let mut p = ArithmeticProblem::binary(a, op, b);
+        p.tail = tail;
+        p.answer = p.evaluate();
+        p
+    }
+
+    /// The value with the usual precedence: products first, then sums and differences left to right.
+    fn evaluate(&self) -> i64 {
+        // Each additive term is a running product; `sign` is the operator before the term.
+        let mut total = 0i64;
+        let (mut sign, mut term) = (1i64, self.a);
+        for (op, x) in std::iter::once((self.op, self.b)).chain(self.tail.iter().flatten().copied())
+        {
+            match op {
+                ArithOp::Mul => term *= x,
+                ArithOp::Add | ArithOp::Sub => {
+                    total += sign * term;
+                    sign = if op == ArithOp::Add { 1 } else { -1 };
+                    term = x;
+                }
+            }
+        }
+        total + sign * term
+    }
+
+    /// The expression as written, e.g. `23 + 58 * 7`.
+    pub fn expression_text(&self) -> String {
+        let mut s = format!("{} {} {}", self.a, self.op.symbol(), self.b);
+        for (op, x) in self.tail.iter().flatten() {
+            s += &format!(" {} {x}", op.symbol());
+        }
+        s
+    }
+
     /// The question, e.g. `What is 23 + 58?`.
     pub fn question(&self) -> String {
-        format!("What is {} {} {}?", self.a, self.op.symbol(), self.b)
+        format!("What is {}?", self.expression_text())
     }
 
     /// The reference answer as text, e.g. `81`.
@@ -128,20 +195,18 @@ impl ArithmeticProblem {
         let key = (self.a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ (self.b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
             ^ self.op.code().wrapping_mul(0x1656_67B1_9E37_79F9);
+        // Two-operand problems hash as before; each further term is mixed in.
+        let key = self.tail.iter().flatten().fold(key, |k, (op, x)| {
+            SplitMix64::new(k ^ op.code()).next_u64()
+                ^ (*x as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+        });
         SplitMix64::new(key).next_u64()
     }
 }
 
 impl fmt::Display for ArithmeticProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} = {}",
-            self.a,
-            self.op.symbol(),
-            self.b,
-            self.answer
-        )
+        write!(f, "{} = {}", self.expression_text(), self.answer)
     }
 }
 
@@ -179,6 +244,21 @@ impl ArithmeticTask {
             return Err(TaskError::InvalidConfig {
                 field: "digits".to_string(),
                 message: format!("must be in 1..=9, got {}", config.digits),
+            });
+        }
+        if !(2..=MAX_TERMS).contains(&config.terms) {
+            return Err(TaskError::InvalidConfig {
+                field: "terms".to_string(),
+                message: format!("must be in 2..={MAX_TERMS}, got {}", config.terms),
+            });
+        }
+        if config.terms > 2 && config.digits > 3 {
+            return Err(TaskError::InvalidConfig {
+                field: "digits".to_string(),
+                message: format!(
+                    "must be at most 3 with {} terms (answers must fit in 64 bits), got {}",
+                    config.terms, config.digits
+                ),
             });
         }
         if config.ops.is_empty() {
@@ -305,15 +385,18 @@ impl ArithmeticTask {
         // Operands are below 10^9, so they and their products fit in i64.
         let mut a = rng.range(lo, hi) as i64;
         let mut b = rng.range(lo, hi) as i64;
+        if self.config.terms > 2 {
+            let mut tail: Tail = [None; (MAX_TERMS - 2) as usize];
+            for slot in tail.iter_mut().take(self.config.terms as usize - 2) {
+                let op = self.config.ops[rng.range(0, self.config.ops.len() as u64 - 1) as usize];
+                *slot = Some((op, rng.range(lo, hi) as i64));
+            }
+            return ArithmeticProblem::expression(a, op, b, tail);
+        }
         if op == ArithOp::Sub && !self.config.allow_negative && a < b {
             std::mem::swap(&mut a, &mut b);
         }
-        ArithmeticProblem {
-            a,
-            op,
-            b,
-            answer: op.apply(a, b),
-        }
+        ArithmeticProblem::binary(a, op, b)
     }
 }
 
@@ -340,6 +423,7 @@ mod tests {
                     digits,
                     ops: all_ops(),
                     allow_negative,
+                    terms: 2,
                 };
                 let task = ArithmeticTask::new(config, u64::from(digits))?;
                 let (lo, hi) = if digits == 1 {
@@ -363,6 +447,81 @@ mod tests {
                 }
                 assert_eq!(ops.len(), 3, "all ops drawn with {digits} digits");
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn longer_expressions_follow_precedence() -> Result<()> {
+        use ArithOp::{Add, Mul, Sub};
+        let t = |rest: &[(ArithOp, i64)]| {
+            let mut tail: Tail = [None; (MAX_TERMS - 2) as usize];
+            for (slot, x) in tail.iter_mut().zip(rest) {
+                *slot = Some(*x);
+            }
+            tail
+        };
+        let cases = [
+            (
+                ArithmeticProblem::expression(23, Add, 58, t(&[(Mul, 7), (Sub, 12)])),
+                "23 + 58 * 7 - 12",
+                417,
+            ),
+            (
+                ArithmeticProblem::expression(2, Mul, 3, t(&[(Add, 4), (Mul, 5)])),
+                "2 * 3 + 4 * 5",
+                26,
+            ),
+            (
+                ArithmeticProblem::expression(10, Sub, 4, t(&[(Sub, 3)])),
+                "10 - 4 - 3",
+                3,
+            ),
+            (
+                ArithmeticProblem::expression(5, Sub, 2, t(&[(Mul, 3), (Add, 1), (Mul, 2)])),
+                "5 - 2 * 3 + 1 * 2",
+                1,
+            ),
+            (ArithmeticProblem::binary(6, Sub, 9), "6 - 9", -3),
+        ];
+        for (p, text, answer) in cases {
+            assert_eq!(
+                (p.expression_text(), p.answer),
+                (text.to_string(), answer),
+                "{p}"
+            );
+        }
+        let config = ArithmeticConfig {
+            digits: 2,
+            terms: 4,
+            ..ArithmeticConfig::default()
+        };
+        let task = ArithmeticTask::new(config, 3)?;
+        let held = task.held_out(50)?;
+        let train: HashSet<_> = task.train(2_000).into_iter().collect();
+        assert!(
+            held.iter()
+                .all(|p| p.tail.iter().flatten().count() == 2 && !train.contains(p))
+        );
+        assert!(
+            held.iter()
+                .all(|p| p.question().matches(['+', '-', '*']).count() == 3)
+        );
+        // The two-operand stream is unchanged by the new setting.
+        assert_eq!(
+            ArithmeticTask::new(ArithmeticConfig::default(), 3)?.train(5)[0].tail,
+            [None; 3]
+        );
+        for (digits, terms) in [(2, 6), (4, 3), (2, 1)] {
+            let bad = ArithmeticConfig {
+                digits,
+                terms,
+                ..ArithmeticConfig::default()
+            };
+            assert!(
+                ArithmeticTask::new(bad, 0).is_err(),
+                "digits {digits}, terms {terms}"
+            );
         }
         Ok(())
     }
@@ -416,6 +575,7 @@ mod tests {
             digits: 1,
             ops: vec![ArithOp::Add],
             allow_negative: false,
+            terms: 2,
         };
         let err = ArithmeticTask::new(config, 0)?
             .held_out(60)
@@ -487,6 +647,7 @@ mod tests {
                 digits: 1,
                 ops: vec![ArithOp::Add],
                 allow_negative: false,
+                terms: 2,
             },
             0,
         )?;

@@ -34,7 +34,7 @@ mod rng;
 mod spec;
 mod task;
 
-pub use arithmetic::{ArithOp, ArithmeticConfig, ArithmeticProblem, ArithmeticTask, HELD_OUT_ONE_IN};
+pub use arithmetic::{ArithOp, ArithmeticConfig, ArithmeticProblem, ArithmeticTask, HELD_OUT_ONE_IN, MAX_TERMS, Tail};
 pub use error::{Result, TaskError};
 pub use gsm8k::{Gsm8kExample, Gsm8kTask, load_gsm8k, read_gsm8k};
 pub use jsonl::{JsonlTask, PromptExample, parse_prompt, read_jsonl, string_field};

@@ -90,12 +90,7 @@ pub fn problem_space(digits: u32, ops: &[ArithOp]) -> (Vec<ArithmeticProblem>, V
                 if op == ArithOp::Sub && a < b {
                     continue;
                 }
-                all.push(ArithmeticProblem {
-                    a,
-                    op,
-                    b,
-                    answer: op.apply(a, b),
-                });
+                all.push(ArithmeticProblem::binary(a, op, b));
             }
         }
     }
@@ -256,12 +251,7 @@ mod tests {
     }
 
     fn problem(a: i64, op: ArithOp, b: i64) -> ArithmeticProblem {
-        ArithmeticProblem {
-            a,
-            op,
-            b,
-            answer: op.apply(a, b),
-        }
+        ArithmeticProblem::binary(a, op, b)
     }
 
     /// `(question, chosen, rejected)` of a pair, read back from its text.

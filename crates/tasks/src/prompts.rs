@@ -183,8 +183,8 @@ mod tests {
     #[test]
     fn few_shot_chat_shows_the_format_before_the_question() {
         let ex = [
-            ArithmeticProblem { a: 6, op: ArithOp::Sub, b: 2, answer: 4 },
-            ArithmeticProblem { a: 3, op: ArithOp::Mul, b: 4, answer: 12 },
+            ArithmeticProblem::binary(6, ArithOp::Sub, 2),
+            ArithmeticProblem::binary(3, ArithOp::Mul, 4),
         ];
         let chat = AnswerPrompt { think: false }.chat_with_examples("What is 5 + 3?", &ex);
         let got: Vec<(&str, &str)> = chat.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();

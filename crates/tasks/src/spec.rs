@@ -185,6 +185,10 @@ pub struct PromptSet {
     pub train: Vec<RenderedPrompt>,
     /// Held-out prompts.
     pub eval: Vec<RenderedPrompt>,
+    /// The held-out problems `eval` was rendered from (the evaluation path renders them itself).
+    pub eval_problems: Vec<crate::Problem>,
+    /// Whether the prompts were rendered with the chat template.
+    pub chat: bool,
 }
 
 impl PromptSet {
@@ -205,7 +209,9 @@ impl PromptSet {
         };
         Ok(Self {
             train: render_all(train)?,
-            eval: render_all(eval)?,
+            eval: render_all(eval.clone())?,
+            eval_problems: eval,
+            chat,
         })
     }
 }

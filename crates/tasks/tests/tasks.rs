@@ -116,12 +116,20 @@ fn arithmetic_config_from_toml() {
                 digits: 1,
                 ops: vec![ArithOp::Add, ArithOp::Mul],
                 allow_negative: false,
+                terms: 2,
             },
         ),
         (
             "allow_negative = true\n",
             ArithmeticConfig {
                 allow_negative: true,
+                ..ArithmeticConfig::default()
+            },
+        ),
+        (
+            "terms = 3\n",
+            ArithmeticConfig {
+                terms: 3,
                 ..ArithmeticConfig::default()
             },
         ),

@@ -67,6 +67,9 @@ pub enum TrainError {
     /// A reward function failed.
     #[error("reward: {0}")]
     Reward(String),
+    /// The evaluation path failed.
+    #[error(transparent)]
+    Eval(#[from] temper_eval::EvalError),
 }
 
 /// Result alias for this crate.

@@ -19,6 +19,7 @@ mod config;
 mod data;
 mod dpo;
 mod error;
+mod eval_policy;
 mod export;
 mod gguf_export;
 mod model_card;
@@ -51,6 +52,7 @@ pub use data::{
     Cursor, PreferencePair, PromptExample, SftExample, parse_preference, parse_prompt, parse_sft, read_jsonl,
 };
 pub use error::{Result, TrainError};
+pub use eval_policy::ModelPolicy;
 pub use export::{export_hf, hf_tensors};
 pub use gguf_export::{GgufQuant, TensorQuantError, export_gguf};
 pub use model_card::{ModelCard, generation_config, hf_folder_files};

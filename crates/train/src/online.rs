@@ -250,7 +250,14 @@ impl<'a, A> OnlineTrainer<'a, A> {
         let merged = session.merged();
         let device = session.device.clone().inner();
         if let Some((reward, acc)) =
-            evaluate(merged.policy(), self.sampler(&merged), &self.prompts.eval, self.reward.as_ref(), &device)?
+            evaluate(
+            merged.policy(),
+            self.sampler(&merged),
+            &self.prompts.eval_problems,
+            self.prompts.chat,
+            self.reward.as_ref(),
+            &device,
+        )?
         {
             let step = session.step;
             session.log_value(&serde_json::json!({"step": step, "eval/reward": reward, "eval/accuracy": acc}))?;

@@ -6,12 +6,15 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use temper_chat::GenerationParams;
 use temper_models::{AttentionInfo, CausalLm, GenerationConfig, generate};
+use temper_eval::{EvalConfig, Strategy, evaluate_greedy_batched};
 use temper_rewards::{Reward, RewardInput, RewardSpec};
+use temper_tasks::Problem;
 use temper_tensor_ops::EntropyMode;
 use temper_tokenizer::{SpecialIds, Tokenizer};
 
 use crate::batch::int_tensor;
 use crate::error::{Result, TrainError};
+use crate::eval_policy::ModelPolicy;
 
 /// Prompts come from `temper-tasks`: the `[task]` table, the one renderer and the rendered prompt sets.
 pub use temper_tasks::{ARITHMETIC_INSTRUCTION, PromptSet, RenderedPrompt, TaskSpec};
@@ -211,38 +214,26 @@ impl Packed {
     }
 }
 
-/// Greedy held-out evaluation (at most `sampler.params.max_new_tokens` tokens, its stop strings): mean total reward
-/// and mean of the first reward part (accuracy by convention).
+/// Greedy held-out evaluation through the one evaluation path (`temper_eval`, with [`ModelPolicy`] over
+/// `policy`): `problems` rendered as `chat` says, at most `sampler.params.max_new_tokens` tokens with its stop
+/// strings, scored by `reward`. Returns the mean total reward and the mean of the first reward part (accuracy by
+/// convention), or `None` without problems.
 pub fn evaluate<M: CausalLm + ?Sized>(
     policy: &M,
     sampler: Sampler<'_>,
-    prompts: &[RenderedPrompt],
+    problems: &[Problem],
+    chat: bool,
     reward: &dyn Reward,
     device: &Device,
 ) -> Result<Option<(f64, f64)>> {
-    if prompts.is_empty() {
+    if problems.is_empty() {
         return Ok(None);
     }
-    let greedy = GenerationParams {
-        temperature: 0.0,
-        top_k: None,
-        top_p: None,
-        ..sampler.params.clone()
-    };
-    let sampler = Sampler {
-        params: &greedy,
-        ..sampler
-    };
-    let (mut total, mut first, mut n) = (0.0, 0.0, 0usize);
-    for chunk in prompts.chunks(16) {
-        let refs: Vec<&RenderedPrompt> = chunk.iter().collect();
-        let r = rollout(policy, sampler, &refs, 1, 0, device)?;
-        let s = r.score(reward)?;
-        total += s.total.iter().sum::<f64>();
-        if let Some((_, _, scores)) = s.parts.first() {
-            first += scores.iter().sum::<f64>();
-        }
-        n += r.len();
-    }
-    Ok(Some((total / n as f64, first / n as f64)))
+    let model = ModelPolicy::new(policy, sampler.tok, sampler.ids, chat, device.clone());
+    let config = EvalConfig::new(Strategy::Greedy, 1, sampler.params.clone(), 0);
+    let report = evaluate_greedy_batched("held_out", problems, &model, Some(reward), &config)?;
+    Ok(Some((
+        report.mean_chosen_score().unwrap_or(0.0),
+        report.mean_chosen_part(0).unwrap_or(0.0),
+    )))
 }

@@ -37,9 +37,18 @@ pub(crate) fn word_prompts(tok: &Tokenizer, n_train: usize, n_eval: usize) -> Pr
             prefill: String::new(),
         }
     };
+    let eval: Vec<RenderedPrompt> = (n_train..n_train + n_eval).map(make).collect();
+    // The same prompts as problems: a lone user message renders to its text as written.
+    let eval_problems = eval
+        .iter()
+        .enumerate()
+        .map(|(i, p)| temper_tasks::Problem::question(format!("words/{i}"), p.text.clone(), None))
+        .collect();
     PromptSet {
         train: (0..n_train).map(make).collect(),
-        eval: (n_train..n_train + n_eval).map(make).collect(),
+        eval,
+        eval_problems,
+        chat: false,
     }
 }
 

@@ -1,0 +1,346 @@
+//! `temper eval` end to end: on the tiny Llama of `testdata/trl-parity` (its JSON report's schema, `--n` and `--k`
+//! applied to the sample records, the same output for the same seed, flag errors) and with `openai:<model>` against
+//! the mock OpenAI-compatible server of temper-chat's tests on 127.0.0.1.
+
+#[path = "../../chat/tests/mock/mod.rs"]
+mod mock;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// An HF folder with the tiny model and its tokenizer (with chat template), as a run's `final/` looks.
+fn tiny_model_dir() -> PathBuf {
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/trl-parity");
+    let dir = std::env::temp_dir().join(format!("temper-eval-cli-tiny-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (from, name) in [
+        ("model/config.json", "config.json"),
+        ("model/model.safetensors", "model.safetensors"),
+        ("tokenizer/tokenizer.json", "tokenizer.json"),
+        ("tokenizer/tokenizer_config.json", "tokenizer_config.json"),
+        ("tokenizer/chat_template.jinja", "chat_template.jinja"),
+    ] {
+        std::fs::copy(testdata.join(from), dir.join(name)).expect("copy tiny model file");
+    }
+    dir
+}
+
+fn temper(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_temper"));
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run temper")
+}
+
+/// `eval --task arithmetic --model MODEL --strategy STRATEGY --n N` followed by `extra`.
+fn eval_args<'a>(model: &'a str, strategy: &'a str, n: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "eval",
+        "--task",
+        "arithmetic",
+        "--model",
+        model,
+        "--strategy",
+        strategy,
+        "--n",
+        n,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "temper failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn eval_on_the_tiny_model_reports_the_schema_applies_n_and_k_and_is_reproducible() {
+    let model = tiny_model_dir();
+    let model = model.to_str().expect("utf-8 path");
+    let out_dir = std::env::temp_dir().join(format!("temper-eval-cli-out-{}", std::process::id()));
+    let out_str = out_dir.to_str().expect("utf-8 path");
+    let args = eval_args(
+        model,
+        "majority",
+        "3",
+        &[
+            "--k",
+            "2",
+            "--limit",
+            "3",
+            "--max-new-tokens",
+            "6",
+            "--temperature",
+            "1.0",
+            "--seed",
+            "5",
+            "--json",
+            "--out",
+            out_str,
+        ],
+    );
+    let first = temper(&args, &[]);
+    let report = json_of(&first);
+    for key in [
+        "task",
+        "strategy",
+        "n",
+        "accuracy",
+        "pass_at_k",
+        "maj_at_k",
+        "tokens",
+        "problems",
+    ] {
+        assert!(report.get(key).is_some(), "report has `{key}`: {report}");
+    }
+    assert_eq!(
+        (
+            report["task"].as_str(),
+            report["strategy"].as_str(),
+            report["n"].as_u64()
+        ),
+        (Some("arithmetic"), Some("majority"), Some(3))
+    );
+    for key in ["value", "ci_low", "ci_high"] {
+        assert!(report["accuracy"][key].is_f64(), "accuracy.{key}");
+    }
+    // --k 2: pass@k and maj@k for k = 1, 2 only; --n 3: three sample records per problem; --limit 3: three problems.
+    let ks = |m: &Value| {
+        m.as_object()
+            .expect("map")
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ks(&report["pass_at_k"]), ["1", "2"]);
+    assert_eq!(ks(&report["maj_at_k"]), ["1", "2"]);
+    let problems = report["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 3);
+    let mut tokens = 0;
+    for p in problems {
+        for key in ["id", "reference", "samples", "chosen", "correct"] {
+            assert!(p.get(key).is_some(), "problem has `{key}`: {p}");
+        }
+        let samples = p["samples"].as_array().expect("samples");
+        assert_eq!(samples.len(), 3, "--n 3 samples per problem");
+        for s in samples {
+            for key in ["answer", "correct", "tokens"] {
+                assert!(s.get(key).is_some(), "sample has `{key}`: {s}");
+            }
+            let t = s["tokens"].as_u64().expect("tokens");
+            assert!(
+                (1..=6).contains(&t),
+                "--max-new-tokens 6 bounds each sample, got {t}"
+            );
+        }
+        tokens += p["tokens"].as_u64().expect("problem tokens");
+    }
+    assert_eq!(report["tokens"]["total"].as_u64(), Some(tokens));
+    // The report file holds the same report.
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("report.json")).expect("report.json"),
+    )
+    .expect("json");
+    assert_eq!(written, report);
+
+    // Same command, same seed: byte-identical output; another seed samples something else.
+    let again = temper(&args, &[]);
+    assert_eq!(first.stdout, again.stdout);
+    let mut other = args.to_vec();
+    let seed_at = other
+        .iter()
+        .position(|a| *a == "--seed")
+        .expect("seed flag")
+        + 1;
+    other[seed_at] = "6";
+    let other = json_of(&temper(&other, &[]));
+    assert_ne!(other["problems"], report["problems"]);
+
+    // Greedy: one sample per problem, pass@1 only.
+    let greedy = json_of(&temper(
+        &[
+            "eval",
+            "--task",
+            "arithmetic",
+            "--model",
+            model,
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--json",
+        ],
+        &[],
+    ));
+    assert_eq!(greedy["strategy"].as_str(), Some("greedy"));
+    assert!(
+        greedy["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .all(|p| p["samples"].as_array().map(Vec::len) == Some(1))
+    );
+    assert_eq!(ks(&greedy["pass_at_k"]), ["1"]);
+
+    // Every scored strategy runs through the CLI with the rule scorer: each sample carries its score.
+    for (strategy, samples) in [("best-of-n", 2), ("weighted", 2), ("search", 1)] {
+        let r = json_of(&temper(
+            &eval_args(
+                model,
+                strategy,
+                "2",
+                &[
+                    "--limit",
+                    "2",
+                    "--max-new-tokens",
+                    "4",
+                    "--temperature",
+                    "1.0",
+                    "--json",
+                ],
+            ),
+            &[],
+        ));
+        assert_eq!(r["strategy"].as_str(), Some(strategy));
+        for p in r["problems"].as_array().expect("problems") {
+            let s = p["samples"].as_array().expect("samples");
+            assert!(!s.is_empty() && s.len() <= samples, "{strategy}: {p}");
+            assert!(
+                s.iter().all(|s| s["score"].is_f64()),
+                "{strategy}: scored samples"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_flags_fail_with_a_clear_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--strategy", "greedy", "--n", "4"],
+            "greedy takes exactly one sample, got n = 4",
+        ),
+        (&["--strategy", "best_of_n"], "unknown strategy `best_of_n`"),
+        (
+            &["--strategy", "majority", "--n", "2", "--k", "3"],
+            "flag --k",
+        ),
+        (&["--n", "0"], "flag --n"),
+        (
+            &["--scorer", "oracle"],
+            "--scorer \"oracle\": expected rule, rm:PATH or judge:SPEC",
+        ),
+        (
+            &["--scorer", "rm:"],
+            "--scorer rm: needs the folder of a reward model",
+        ),
+        (&["--limit", "0"], "--limit must be at least 1"),
+        (&["--terms", "9"], "terms"),
+        (
+            &["--model", "openai:"],
+            "--model openai: needs a model name",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec![
+            "eval",
+            "--task",
+            "arithmetic",
+            "--model",
+            "no-such-model-here",
+        ];
+        if extra.contains(&"--model") {
+            args.truncate(3);
+        }
+        args.extend_from_slice(extra);
+        let out = temper(&args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            stderr.contains(want),
+            "{args:?}: expected {want:?} in {stderr}"
+        );
+    }
+    let out = temper(&["eval", "--task", "mmlu", "--model", "x"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mmlu"));
+}
+
+#[test]
+fn eval_of_an_openai_compatible_endpoint_against_a_mock_server() {
+    // Two problems × two samples: four requests; the mock counts 5 completion tokens per reply.
+    let server = mock::serve(vec![
+        mock::Reply::Content("81</answer>"),
+        mock::Reply::Content("The answer is 81."),
+        mock::Reply::Content("<answer>12</answer>"),
+        mock::Reply::Content("no idea"),
+    ]);
+    let out = temper(
+        &[
+            "eval",
+            "--task",
+            "arithmetic",
+            "--model",
+            "openai:mock-model",
+            "--strategy",
+            "majority",
+            "--n",
+            "2",
+            "--limit",
+            "2",
+            "--seed",
+            "1",
+            "--json",
+        ],
+        &[
+            ("TEMPER_JUDGE_BASE_URL", &server.base_url),
+            ("TEMPER_JUDGE_API_KEY", "sk-mock"),
+        ],
+    );
+    let seen = server.finish();
+    let report = json_of(&out);
+    assert_eq!(seen.len(), 4, "n = 2 samples for each of 2 problems");
+    let body: Value = serde_json::from_str(&seen[0].body).expect("request JSON");
+    assert_eq!(body["model"].as_str(), Some("mock-model"));
+    // The arithmetic prefill is sent as a trailing assistant message.
+    let messages = body["messages"].as_array().expect("messages");
+    assert_eq!(
+        messages.last().map(|m| (&m["role"], &m["content"])),
+        Some((&Value::from("assistant"), &Value::from("<answer>")))
+    );
+    let problems = report["problems"].as_array().expect("problems");
+    let answers: Vec<Vec<Value>> = problems
+        .iter()
+        .map(|p| {
+            p["samples"]
+                .as_array()
+                .expect("samples")
+                .iter()
+                .map(|s| s["answer"].clone())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            vec![Value::from("81"), Value::from("81")],
+            vec![Value::from("12"), Value::Null]
+        ]
+    );
+    assert!(
+        problems
+            .iter()
+            .flat_map(|p| p["samples"].as_array().expect("samples"))
+            .all(|s| s["tokens"].as_u64() == Some(5))
+    );
+    assert_eq!(report["tokens"]["total"].as_u64(), Some(20));
+}
