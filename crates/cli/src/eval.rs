@@ -22,13 +22,14 @@ use crate::judge::{JudgeSpec, asset_file, build_backend};
 /// `temper eval` arguments.
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// The task: `arithmetic` (the seeded held-out split) or `gsm8k` (the test split of the `gsm8k` asset).
-    #[arg(long, value_parser = ["arithmetic", "gsm8k"])]
+    /// The task: `arithmetic` (the seeded held-out split), `gsm8k` (the test split of the `gsm8k` asset) or `bfcl`
+    /// (function calling, BFCL v4 from the `bfcl` asset: `--category`, and `--model` or `--responses`).
+    #[arg(long, value_parser = ["arithmetic", "gsm8k", "bfcl"])]
     pub task: String,
     /// An asset name (`smollm2`), a `.gguf` file, an HF folder (a run's `final/`), or `openai:<model>` (endpoint
     /// from TEMPER_JUDGE_BASE_URL / TEMPER_JUDGE_API_KEY, as `temper judge`).
-    #[arg(long)]
-    pub model: String,
+    #[arg(long, required_unless_present = "responses")]
+    pub model: Option<String>,
     /// greedy, best-of-n, majority, weighted or search.
     #[arg(long, default_value = "greedy")]
     pub strategy: String,
@@ -72,12 +73,23 @@ pub struct EvalArgs {
     /// Seed of the arithmetic problem generator (the evaluated subset; independent of `--seed`).
     #[arg(long, default_value_t = 0)]
     pub task_seed: u64,
-    /// GSM8K: a JSONL file instead of the asset's `test.jsonl`.
+    /// GSM8K: a JSONL file instead of the asset's `test.jsonl`; BFCL: a folder laid out as BFCL's `data/`
+    /// (`BFCL_v4_<set>.json`, `possible_answer/`) instead of the asset's.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Ask for `<think>` reasoning before the `<answer>` (the task's instruction).
     #[arg(long)]
     pub think: bool,
+    /// BFCL: simple (simple_python), multiple, parallel, parallel_multiple or irrelevance.
+    #[arg(long, default_value = "simple")]
+    pub category: String,
+    /// BFCL: score pre-decoded calls instead of asking a model; JSONL, one
+    /// `{"id", "calls": [{"name", "arguments"}]}` a line.
+    #[arg(long)]
+    pub responses: Option<PathBuf>,
+    /// BFCL: the tool-call format the model is asked to answer in (pythonic, json, hermes, llama3, openai).
+    #[arg(long, default_value = "pythonic")]
+    pub format: String,
     /// cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -197,6 +209,13 @@ fn scorer(spec: &ScorerSpec, device: &str) -> Result<Box<dyn Reward>> {
 
 /// `temper eval`.
 pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
+    if args.task == "bfcl" {
+        return crate::bfcl::bfcl_cmd(args);
+    }
+    let model = args
+        .model
+        .as_deref()
+        .context("--model is required for this task")?;
     let strategy = strategy(args)?;
     let scorer_spec = ScorerSpec::parse(&args.scorer)?;
     let params = GenerationParams {
@@ -213,7 +232,7 @@ pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{}", flag_message(&e.to_string())))?;
     let problems = problems(args)?;
     let reward = scorer(&scorer_spec, &args.device)?;
-    let report = match args.model.strip_prefix("openai:") {
+    let report = match model.strip_prefix("openai:") {
         Some("") => bail!("--model openai: needs a model name, e.g. openai:gpt-4o"),
         Some(model) => {
             let backend = OpenAiBackend::new(OpenAiConfig::from_env(model)?)?;
@@ -227,7 +246,7 @@ pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
         }
         None => {
             let device = parse_device(&args.device)?;
-            let loaded = crate::load(&args.model, &device)?;
+            let loaded = crate::load(model, &device)?;
             let tok = loaded
                 .tokenizer
                 .as_ref()
@@ -240,9 +259,7 @@ pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
     };
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
-        let path = dir.join("report.json");
-        std::fs::write(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+        write_out(dir, "report.json", &json)?;
     }
     if args.json {
         println!("{json}");
@@ -250,6 +267,16 @@ pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
         print_summary(&report, args.out.as_deref());
     }
     Ok(())
+}
+
+/// Writes `text` to `dir/name` (the `--out` folder, created when missing) through a temporary file and a rename, so
+/// a reader never sees half a report.
+pub(crate) fn write_out(dir: &Path, name: &str, text: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
+    let (path, tmp) = (dir.join(name), dir.join(format!(".{name}.tmp")));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// `n` → `--n`: the library names settings, the user typed flags.

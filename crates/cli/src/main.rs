@@ -1,5 +1,6 @@
 //! `temper`: the command-line front end (fetch assets, tokenize, generate, and more as crates land).
 
+mod bfcl;
 mod eval;
 mod export;
 mod judge;

@@ -344,3 +344,145 @@ fn eval_of_an_openai_compatible_endpoint_against_a_mock_server() {
     );
     assert_eq!(report["tokens"]["total"].as_u64(), Some(20));
 }
+
+/// BFCL's simple set from the committed 20-question fixture of temper-tools (BFCL's own data layout).
+fn bfcl_fixture() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/tests/fixtures/bfcl");
+    dir.to_str().expect("utf-8 path").to_string()
+}
+
+#[test]
+fn bfcl_scores_a_responses_file_per_id() {
+    let dir = std::env::temp_dir().join(format!("temper-eval-bfcl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let responses = dir.join("responses.jsonl");
+    std::fs::write(
+        &responses,
+        concat!(
+            r#"{"id": "simple_python_0", "calls": [{"name": "calculate_triangle_area", "arguments": {"base": 10, "height": 5}}]}"#,
+            "\n",
+            r#"{"id": "simple_python_20", "calls": [{"name": "math.gcd", "arguments": {"number1": 36, "number2": 24}}]}"#,
+            "\n"
+        ),
+    )
+    .expect("write responses");
+    let data = bfcl_fixture();
+    let out = temper(
+        &[
+            "eval",
+            "--task",
+            "bfcl",
+            "--category",
+            "simple",
+            "--data",
+            &data,
+            "--responses",
+            responses.to_str().expect("utf-8 path"),
+            "--json",
+        ],
+        &[],
+    );
+    let report = json_of(&out);
+    assert_eq!(
+        (report["task"].as_str(), report["category"].as_str()),
+        (Some("bfcl"), Some("simple"))
+    );
+    assert_eq!(
+        (report["correct"].as_u64(), report["total"].as_u64()),
+        (Some(1), Some(20))
+    );
+    let results = report["results"].as_array().expect("results");
+    let verdict = |id: &str| {
+        results
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("a verdict for {id}"))
+    };
+    assert_eq!(verdict("simple_python_0")["correct"], Value::Bool(true));
+    let wrong_name = verdict("simple_python_20");
+    assert_eq!(wrong_name["correct"], Value::Bool(false));
+    assert!(
+        wrong_name["reason"]
+            .as_str()
+            .expect("a reason")
+            .contains("wrong_func_name"),
+        "{wrong_name}"
+    );
+    // Questions without a response are wrong, each with a reason.
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r["reason"] == "no response")
+            .count(),
+        18
+    );
+
+    // A response to an id that is not in the set is an error naming the file and its line.
+    std::fs::write(
+        &responses,
+        "{\"id\": \"simple_python_99999\", \"calls\": []}\n",
+    )
+    .expect("write responses");
+    let out = temper(
+        &[
+            "eval",
+            "--task",
+            "bfcl",
+            "--data",
+            &data,
+            "--responses",
+            responses.to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("responses.jsonl")
+            && err.contains("simple_python_99999"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bfcl_asks_an_openai_compatible_endpoint_and_checks_its_calls() {
+    let server = mock::serve(vec![
+        mock::Reply::Content("[calculate_triangle_area(base=10, height=5)]"),
+        mock::Reply::Content("I would need a calculator for that."),
+    ]);
+    let data = bfcl_fixture();
+    let out = temper(
+        &[
+            "eval",
+            "--task",
+            "bfcl",
+            "--category",
+            "simple",
+            "--data",
+            &data,
+            "--model",
+            "openai:mock-model",
+            "--limit",
+            "2",
+            "--json",
+        ],
+        &[
+            ("TEMPER_JUDGE_BASE_URL", &server.base_url),
+            ("TEMPER_JUDGE_API_KEY", "sk-mock"),
+        ],
+    );
+    let seen = server.finish();
+    let report = json_of(&out);
+    assert_eq!(seen.len(), 2, "one request per question, --limit 2");
+    let body: Value = serde_json::from_str(&seen[0].body).expect("request JSON");
+    let system = body["messages"][0]["content"]
+        .as_str()
+        .expect("a system prompt with the functions");
+    assert!(system.contains("calculate_triangle_area"), "{system}");
+    assert_eq!(
+        (report["correct"].as_u64(), report["total"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(report["results"][1]["correct"], Value::Bool(false));
+}
