@@ -19,7 +19,8 @@ use anyhow::{Context, Result};
 pub const MAX_CODE_LINES: usize = 800;
 
 /// Crates that must not reach burn with their default features: the chat seam, text-only rewards and tasks, the
-/// judges' statistics, and the tokenizer / GGUF / asset readers. A name that is not a workspace member is skipped.
+/// judges' statistics, the tokenizer / GGUF / asset readers, and retrieval (whose MiniLM encoder sits behind its
+/// `dense` feature). A name that is not a workspace member is skipped.
 pub const BURN_FREE: &[&str] = &[
     "temper-chat",
     "temper-rewards",
@@ -28,11 +29,12 @@ pub const BURN_FREE: &[&str] = &[
     "temper-tokenizer",
     "temper-gguf",
     "temper-assets",
+    "temper-rag",
 ];
 
-/// Crates whose default features must not reach an HTTP stack: the chat seam and the judges (whose OpenAI-compatible
-/// client sits behind their `openai` feature).
-pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges"];
+/// Crates whose default features must not reach an HTTP stack: the chat seam, the judges (whose OpenAI-compatible
+/// client sits behind their `openai` feature) and retrieval.
+pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges", "temper-rag"];
 
 /// Packages that make an HTTP stack.
 pub const HTTP_STACK: &[&str] = &["ureq", "reqwest", "hyper", "rustls", "native-tls", "openssl"];
