@@ -50,7 +50,7 @@ pub type SharedBackend = Box<dyn ChatBackend + Send + Sync>;
 
 /// Builds the back end named by `spec`; local models load on `device`. The second value says
 /// whether it can serve concurrent requests (a local model cannot).
-fn build_backend(spec: &JudgeSpec, device: &str) -> Result<(SharedBackend, bool)> {
+pub(crate) fn build_backend(spec: &JudgeSpec, device: &str) -> Result<(SharedBackend, bool)> {
     Ok(match spec {
         JudgeSpec::OpenAi(model) => {
             let mut config = OpenAiConfig::from_env(model.clone())?;

@@ -4,6 +4,7 @@ mod export;
 mod judge;
 mod pref;
 mod progress;
+mod rag;
 mod train;
 
 use std::io::Write;
@@ -71,6 +72,9 @@ enum Command {
     Agree(judge::AgreeArgs),
     /// CHAMP: does a judge agree with humans on which math solutions contain an error?
     ChampAgreement(judge::ChampArgs),
+    /// Retrieval: index a folder, query it (BM25, dense, hybrid), evaluate, embed, answer with citations.
+    #[command(subcommand)]
+    Rag(rag::RagCommand),
 }
 
 #[derive(clap::Args)]
@@ -153,6 +157,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Judge(args) => judge::judge_cmd(&args),
         Command::Agree(args) => judge::agree_cmd(&args),
         Command::ChampAgreement(args) => judge::champ_cmd(&args),
+        Command::Rag(cmd) => rag::rag_cmd(&cmd),
     }
 }
 
