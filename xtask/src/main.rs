@@ -80,7 +80,7 @@ pub(crate) fn status(mut cmd: Command) -> Result<()> {
 }
 
 /// Assets the test suite reads (real model, real data).
-const TEST_ASSETS: &[&str] = &["smollm2"];
+const TEST_ASSETS: &[&str] = &["smollm2", "minilm"];
 
 fn test(extra: &[String]) -> Result<()> {
     for asset in TEST_ASSETS {

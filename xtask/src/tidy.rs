@@ -19,8 +19,9 @@ use anyhow::{Context, Result};
 pub const MAX_CODE_LINES: usize = 800;
 
 /// Crates that must not reach burn with their default features: the chat seam, text-only rewards and tasks, the
-/// judges' statistics, the evaluation path, the tokenizer / GGUF / asset readers, and the tools (function calling,
-/// BFCL's checker). A name that is not a workspace member is skipped.
+/// judges' statistics, the evaluation path, the tokenizer / GGUF / asset readers, the tools (function calling,
+/// BFCL's checker) and retrieval (whose MiniLM encoder sits behind its `dense` feature). A name that is not a
+/// workspace member is skipped.
 pub const BURN_FREE: &[&str] = &[
     "temper-chat",
     "temper-eval",
@@ -31,12 +32,13 @@ pub const BURN_FREE: &[&str] = &[
     "temper-gguf",
     "temper-assets",
     "temper-tools",
+    "temper-rag",
 ];
 
 /// Crates whose default features must not reach an HTTP stack: the chat seam, the judges (whose OpenAI-compatible
-/// client sits behind their `openai` feature), the evaluation path (endpoints come in through its `Policy` seam) and
-/// the tools (whose schema validation resolves no remote `$ref`).
-pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges", "temper-eval", "temper-tools"];
+/// client sits behind their `openai` feature), the evaluation path (endpoints come in through its `Policy` seam),
+/// the tools (whose schema validation resolves no remote `$ref`) and retrieval.
+pub const HTTP_FREE: &[&str] = &["temper-chat", "temper-judges", "temper-eval", "temper-tools", "temper-rag"];
 
 /// Packages that make an HTTP stack.
 pub const HTTP_STACK: &[&str] = &["ureq", "reqwest", "hyper", "rustls", "native-tls", "openssl"];

@@ -6,6 +6,7 @@ mod export;
 mod judge;
 mod pref;
 mod progress;
+mod rag;
 mod train;
 
 use std::io::Write;
@@ -75,6 +76,9 @@ enum Command {
     ChampAgreement(judge::ChampArgs),
     /// Evaluate a model on a task with a test-time strategy (greedy, best-of-N, majority, weighted vote, search).
     Eval(eval::EvalArgs),
+    /// Retrieval: index a folder, query it (BM25, dense, hybrid), evaluate, embed, answer with citations.
+    #[command(subcommand)]
+    Rag(rag::RagCommand),
 }
 
 #[derive(clap::Args)]
@@ -158,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Agree(args) => judge::agree_cmd(&args),
         Command::ChampAgreement(args) => judge::champ_cmd(&args),
         Command::Eval(args) => eval::eval_cmd(&args),
+        Command::Rag(cmd) => rag::rag_cmd(&cmd),
     }
 }
 
