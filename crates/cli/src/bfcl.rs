@@ -5,7 +5,6 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use temper_chat::ChatBackend;
 use temper_chat::GenerationParams;
 use temper_tools::Format;
 use temper_tools::bfcl::{self, Category, Dataset, Verdict};
@@ -72,27 +71,22 @@ pub fn bfcl_cmd(args: &EvalArgs) -> Result<()> {
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("bfcl {}", data.category.name()));
-            let mut responses = Vec::with_capacity(data.items.len());
-            let mut raw = Vec::with_capacity(data.items.len());
-            for item in &data.items {
-                let reply = backend.complete(&item.prompt(format), &params)?;
-                responses.push(item.response_from_reply(&reply, format));
-                raw.push(serde_json::json!({"id": item.id, "reply": reply}));
-                bar.inc(1);
-            }
+            let asked = bfcl::ask(&data, backend.as_ref(), format, &params, |done| {
+                bar.set_position(done as u64)
+            })?;
             bar.finish_and_clear();
             if let Some(dir) = &args.out {
-                let text: String = raw
+                let text: String = data
+                    .items
                     .iter()
-                    .map(|l| {
-                        format!(
-                            "{l}
-"
-                        )
+                    .zip(&asked)
+                    .map(|(item, (_, reply))| {
+                        format!("{}\n", serde_json::json!({"id": item.id, "reply": reply}))
                     })
                     .collect();
                 write_out(dir, "replies.jsonl", &text)?;
             }
+            let responses: Vec<_> = asked.into_iter().map(|(response, _)| response).collect();
             (bfcl::score(&data, &responses)?, model.to_string())
         }
     };

@@ -180,8 +180,13 @@ fn a_model_is_asked_every_question_and_scored() -> Result<()> {
             })
             .collect();
         let model = Scripted(std::sync::Mutex::new((replies.clone(), Vec::new())));
-        let asked =
-            temper_tools::bfcl::ask(&data, &model, temper_tools::Format::Pythonic, &params)?;
+        let asked = temper_tools::bfcl::ask(
+            &data,
+            &model,
+            temper_tools::Format::Pythonic,
+            &params,
+            |_| {},
+        )?;
         let responses: Vec<Response> = asked.iter().map(|(r, _)| r.clone()).collect();
         assert_eq!(score(&data, &responses)?.correct, 20, "{category:?}");
         assert_eq!(
@@ -200,8 +205,13 @@ fn a_model_is_asked_every_question_and_scored() -> Result<()> {
             vec!["I don't know.".to_string(); 20],
             Vec::new(),
         )));
-        let asked =
-            temper_tools::bfcl::ask(&data, &prose, temper_tools::Format::Pythonic, &params)?;
+        let asked = temper_tools::bfcl::ask(
+            &data,
+            &prose,
+            temper_tools::Format::Pythonic,
+            &params,
+            |_| {},
+        )?;
         let responses: Vec<Response> = asked.into_iter().map(|(r, _)| r).collect();
         let want = if category == Category::Irrelevance {
             20

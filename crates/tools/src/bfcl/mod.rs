@@ -606,16 +606,20 @@ pub fn score(data: &Dataset, responses: &[Response]) -> Result<Report> {
 
 /// Asks `backend` every question of `data` ([`Item::prompt`] in `format`, one reply each with `params`) and reads
 /// the replies ([`Item::response_from_reply`]): the responses to [`score`], each with the model's raw reply.
+/// `on_reply` is called with the number of questions answered so far (a progress bar's position).
 pub fn ask<B: ChatBackend + ?Sized>(
     data: &Dataset,
     backend: &B,
     format: Format,
     params: &GenerationParams,
+    mut on_reply: impl FnMut(usize),
 ) -> Result<Vec<(Response, String)>> {
     data.items
         .iter()
-        .map(|item| {
+        .enumerate()
+        .map(|(i, item)| {
             let raw = backend.complete(&item.prompt(format), params)?;
+            on_reply(i + 1);
             Ok((item.response_from_reply(&raw, format), raw))
         })
         .collect()
