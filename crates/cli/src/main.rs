@@ -7,6 +7,7 @@ mod judge;
 mod pref;
 mod progress;
 mod rag;
+mod tools;
 mod train;
 
 use std::io::Write;
@@ -79,6 +80,9 @@ enum Command {
     /// Retrieval: index a folder, query it (BM25, dense, hybrid), evaluate, embed, answer with citations.
     #[command(subcommand)]
     Rag(rag::RagCommand),
+    /// Function calling: ask a question with tools (calculator, date, units, search over a `temper rag` index).
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
 }
 
 #[derive(clap::Args)]
@@ -163,6 +167,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::ChampAgreement(args) => judge::champ_cmd(&args),
         Command::Eval(args) => eval::eval_cmd(&args),
         Command::Rag(cmd) => rag::rag_cmd(&cmd),
+        Command::Tools(cmd) => tools::tools_cmd(&cmd),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `temper eval` end to end: on the tiny Llama of `testdata/trl-parity` (its JSON report's schema, `--n` and `--k`
 //! applied to the sample records, the same output for the same seed, flag errors) and with `openai:<model>` against
-//! the mock OpenAI-compatible server of temper-chat's tests on 127.0.0.1.
+//! the mock OpenAI-compatible server of temper-chat's tests on 127.0.0.1; `temper eval --task bfcl` and `temper tools
+//! run` (the tool loop with the calculator and with search over a `temper rag` index) against the same mock.
 
 #[path = "../../chat/tests/mock/mod.rs"]
 mod mock;
@@ -485,4 +486,163 @@ fn bfcl_asks_an_openai_compatible_endpoint_and_checks_its_calls() {
         (Some(1), Some(2))
     );
     assert_eq!(report["results"][1]["correct"], Value::Bool(false));
+}
+
+// `temper tools run`: the tool loop from the command line.
+
+#[test]
+fn tools_run_calls_the_calculator_then_answers_and_writes_the_transcript() {
+    let server = mock::serve(vec![
+        mock::Reply::Content(
+            "<tool_call>{\"name\": \"calculator\", \"arguments\": {\"expression\": \"1234*5678\"}}</tool_call>",
+        ),
+        mock::Reply::Content("1234 × 5678 = 7006652."),
+    ]);
+    let dir = std::env::temp_dir().join(format!("temper-tools-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let transcript = dir.join("transcript.jsonl");
+    let out = temper(
+        &[
+            "tools",
+            "run",
+            "--model",
+            "openai:mock-model",
+            "--prompt",
+            "What is 1234*5678?",
+            "--transcript",
+            transcript.to_str().expect("utf-8 path"),
+            "--json",
+        ],
+        &[
+            ("TEMPER_JUDGE_BASE_URL", &server.base_url),
+            ("TEMPER_JUDGE_API_KEY", "sk-mock"),
+        ],
+    );
+    let seen = server.finish();
+    let report = json_of(&out);
+    assert_eq!(report["outcome"], "answer");
+    assert_eq!(report["answer"], "1234 × 5678 = 7006652.");
+    assert_eq!(report["steps"].as_u64(), Some(2));
+    assert_eq!(report["tool_results"][0]["ok"], Value::Bool(true));
+    // The second request carries the call (structured, as for an endpoint) and the calculator's exact result.
+    assert_eq!(seen.len(), 2);
+    let body: Value = serde_json::from_str(&seen[1].body).expect("request JSON");
+    let messages = body["messages"].as_array().expect("messages");
+    let system = messages[0]["content"].as_str().expect("system prompt");
+    assert!(
+        system.contains("<tools>") && system.contains("\"calculator\""),
+        "{system}"
+    );
+    let last = messages.last().expect("the tool's reply");
+    assert_eq!(last["role"], "tool");
+    let result: Value =
+        serde_json::from_str(last["content"].as_str().expect("content")).expect("JSON result");
+    assert_eq!(result["value"], "7006652");
+    let lines: Vec<Value> = std::fs::read_to_string(&transcript)
+        .expect("transcript written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["kind"].as_str()).collect();
+    assert_eq!(kinds, ["prompt", "prompt", "reply", "tool_result", "reply"]);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn tools_run_searches_a_rag_index_and_refuses_bad_flags() {
+    let root = std::env::temp_dir().join(format!("temper-tools-cli-search-{}", std::process::id()));
+    let docs = root.join("docs");
+    std::fs::create_dir_all(&docs).expect("mkdir");
+    std::fs::write(
+        docs.join("upgrade.md"),
+        "# Upgrading\n\nRun apt update, then apt full-upgrade.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        docs.join("boot.md"),
+        "# Booting\n\nGRUB loads the kernel.\n",
+    )
+    .expect("write");
+    let index = root.join("index");
+    let (docs_s, index_s) = (
+        docs.to_str().expect("utf-8"),
+        index.to_str().expect("utf-8"),
+    );
+    let indexed = temper(&["rag", "index", docs_s, "--index", index_s], &[]);
+    assert!(
+        indexed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&indexed.stderr)
+    );
+
+    let server = mock::serve(vec![
+        mock::Reply::Content(
+            "<tool_call>{\"name\": \"search\", \"arguments\": {\"query\": \"apt upgrade\", \"k\": 1}}</tool_call>",
+        ),
+        mock::Reply::Content("Run apt update, then apt full-upgrade."),
+    ]);
+    let base_url = server.base_url.clone();
+    let envs = [
+        ("TEMPER_JUDGE_BASE_URL", base_url.as_str()),
+        ("TEMPER_JUDGE_API_KEY", "sk-mock"),
+    ];
+    let out = temper(
+        &[
+            "tools",
+            "run",
+            "--model",
+            "openai:mock-model",
+            "--tools",
+            "search",
+            "--index",
+            index_s,
+            "--prompt",
+            "How do I upgrade?",
+            "--json",
+        ],
+        &envs,
+    );
+    let seen = server.finish();
+    let report = json_of(&out);
+    assert_eq!(report["outcome"], "answer");
+    let body: Value = serde_json::from_str(&seen[1].body).expect("request JSON");
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .expect("the tool's reply")
+        .clone();
+    let result: Value =
+        serde_json::from_str(last["content"].as_str().expect("content")).expect("JSON result");
+    assert_eq!(result["results"][0]["source"], "upgrade.md");
+    assert!(
+        result["results"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("full-upgrade")),
+        "{result}"
+    );
+
+    for (args, needle) in [
+        (vec!["--tools", "search"], "--index"),
+        (vec!["--tools", "teleport"], "unknown tool `teleport`"),
+        (vec!["--format", "xml"], "--format"),
+        (vec!["--turns", "sideways"], "--turns"),
+        (vec!["--index", "/nonexistent/index"], "/nonexistent/index"),
+    ] {
+        let mut full = vec![
+            "tools",
+            "run",
+            "--model",
+            "openai:mock-model",
+            "--prompt",
+            "hi",
+        ];
+        full.extend(args.iter());
+        let out = temper(&full, &envs);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&root).expect("clean up");
 }

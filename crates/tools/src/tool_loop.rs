@@ -143,14 +143,24 @@ impl Transcript {
             .collect()
     }
 
-    /// Writes [`Transcript::to_jsonl`] to `path`.
+    /// Writes [`Transcript::to_jsonl`] to `path` through a temporary file beside it and a rename, so a reader never
+    /// sees half a transcript.
     pub fn write_jsonl(&self, path: &Path) -> Result<()> {
         let io = |source| ToolError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let mut f = std::fs::File::create(path).map_err(io)?;
-        f.write_all(self.to_jsonl().as_bytes()).map_err(io)
+        let name = path.file_name().ok_or_else(|| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file name",
+            ))
+        })?;
+        let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(self.to_jsonl().as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
     }
 
     fn push(

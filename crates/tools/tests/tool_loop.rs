@@ -1,48 +1,17 @@
-//! The tool loop against a scripted [`ChatBackend`] (a test double that returns canned replies in order and
+//! The tool loop against a scripted `ChatBackend` (a test double that returns canned replies in order and
 //! records every conversation it was sent): answers, parallel calls, validation and parse errors fed back, the
 //! stop tool, the step limit, back-end errors, and the JSONL transcript.
 
-use std::sync::Mutex;
+mod scripted;
 
+use scripted::Scripted;
 use serde_json::{Value, json};
-use temper_chat::{ChatBackend, ChatError, GenerationParams, Message, Role};
+use temper_chat::{ChatError, Message, Role};
 use temper_tools::builtins::builtin_registry;
 use temper_tools::{
     Format, LoopConfig, Outcome, Result, Step, StopTool, ToolError, TurnKind, TurnStyle,
     run_tool_loop, step,
 };
-
-struct Scripted {
-    replies: Mutex<Vec<String>>,
-    seen: Mutex<Vec<Vec<Message>>>,
-}
-
-impl Scripted {
-    fn new(replies: &[&str]) -> Scripted {
-        Scripted {
-            replies: Mutex::new(replies.iter().rev().map(|s| s.to_string()).collect()),
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-    fn seen(&self) -> Vec<Vec<Message>> {
-        self.seen.lock().expect("lock").clone()
-    }
-}
-
-impl ChatBackend for Scripted {
-    fn complete(
-        &self,
-        messages: &[Message],
-        _: &GenerationParams,
-    ) -> std::result::Result<String, ChatError> {
-        self.seen.lock().expect("lock").push(messages.to_vec());
-        self.replies
-            .lock()
-            .expect("lock")
-            .pop()
-            .ok_or_else(|| ChatError::Backend("script exhausted".into()))
-    }
-}
 
 #[test]
 fn hermes_structured_loop_calls_the_calculator_then_answers() -> Result<()> {

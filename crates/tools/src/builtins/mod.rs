@@ -1,8 +1,11 @@
 //! Built-in tools that need no network: [`calculator`] (exact arithmetic), [`date_tool`] (date arithmetic) and
-//! [`unit_tool`] (unit conversion), and [`builtin_registry`] with all three.
+//! [`unit_tool`] (unit conversion), and [`builtin_registry`] with all three; with feature `retrieval`,
+//! [`retrieval::RetrievalTool`] (search over a local corpus through temper-rag's `Retriever` seam).
 
 pub mod calculator;
 pub mod date;
+#[cfg(feature = "retrieval")]
+pub mod retrieval;
 pub mod units;
 
 pub use calculator::calculator;
