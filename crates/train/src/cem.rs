@@ -145,6 +145,7 @@ impl Pending {
         Rollout {
             prompt_ids: self.prompt_ids.clone(),
             gen_logps: self.completion_ids.iter().map(|c| vec![0.0; c.len()]).collect(),
+            loss_mask: self.completion_ids.iter().map(|c| vec![1; c.len()]).collect(),
             completion_ids: self.completion_ids.clone(),
             texts: vec![String::new(); n],
             prompt_texts: vec![String::new(); n],

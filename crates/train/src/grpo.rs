@@ -193,7 +193,7 @@ impl OnlineAlgorithm<Llama> for Grpo {
         let n = ro.len();
         let total_tokens: f64 = (0..n)
             .filter(|&i| !(grpo.mask_truncated_completions && truncated[i]))
-            .map(|i| ro.completion_ids[i].len() as f64)
+            .map(|i| ro.loss_tokens(i) as f64)
             .sum();
         let micro = session.settings.micro_batch();
         let device = session.device.clone();

@@ -37,6 +37,7 @@ mod rollout_config;
 mod schedule;
 mod session;
 mod sft;
+pub mod tool_rollout;
 #[cfg(test)]
 mod testkit;
 

@@ -38,14 +38,18 @@ pub fn default_rewards() -> Vec<RewardSpec> {
 }
 
 /// Completions of a batch of prompts, `G` per prompt (rows `i·G..(i+1)·G` share prompt `i`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Rollout {
     /// Prompt ids per row.
     pub prompt_ids: Vec<Vec<u32>>,
     /// Completion ids per row (EOS included when sampled).
     pub completion_ids: Vec<Vec<u32>>,
-    /// The generator's log-prob of each completion token under the plain model (temperature 1).
+    /// The generator's log-prob of each completion token under the plain model (temperature 1); 0 on tokens the
+    /// model did not sample (tool responses).
     pub gen_logps: Vec<Vec<f32>>,
+    /// Per completion token: 1 when the model sampled it, 0 when an environment inserted it (a tool's response,
+    /// see [`crate::tool_rollout`]). Losses and KL terms see only the 1s.
+    pub loss_mask: Vec<Vec<u8>>,
     /// Decoded completions (special tokens skipped).
     pub texts: Vec<String>,
     /// Prompt texts per row.
@@ -83,21 +87,10 @@ pub fn rollout<M: CausalLm + ?Sized>(
     let decode = |ids: &[u32]| tok.decode(ids, true).unwrap_or_default();
     let decoder: Option<temper_models::Decoder<'_>> = if config.stop_strings.is_empty() { None } else { Some(&decode) };
     let gens = generate(policy, &ids, &config, device, decoder, |_, _| {})?;
-    let mut r = Rollout {
-        prompt_ids: Vec::new(),
-        completion_ids: Vec::new(),
-        gen_logps: Vec::new(),
-        texts: Vec::new(),
-        prompt_texts: Vec::new(),
-        references: Vec::new(),
-    };
+    let mut r = Rollout::default();
     for (done, p) in gens.into_iter().zip(rows) {
-        r.texts.push(format!("{}{}", p.prefill, tok.decode(&done.output_ids, true)?));
-        r.prompt_ids.push(done.prompt_ids);
-        r.completion_ids.push(done.output_ids);
-        r.gen_logps.push(done.logprobs);
-        r.prompt_texts.push(p.text.clone());
-        r.references.push(p.reference.clone());
+        let mask = vec![1; done.output_ids.len()];
+        r.push(tok, p, done.output_ids, done.logprobs, mask)?;
     }
     Ok(r)
 }
@@ -126,7 +119,33 @@ impl Rollout {
         reward.score_parts(&inputs).map_err(|e| TrainError::Reward(e.to_string()))
     }
 
-    /// Host tensors of rows `rows`: left-padded prompts + right-padded completions.
+    /// Appends one row: `prompt`'s ids, text and reference, and a completion (decoded after the prompt's prefill)
+    /// with its generator log-probs and loss mask.
+    pub fn push(
+        &mut self,
+        tok: &Tokenizer,
+        prompt: &RenderedPrompt,
+        completion: Vec<u32>,
+        gen_logps: Vec<f32>,
+        loss_mask: Vec<u8>,
+    ) -> Result<()> {
+        self.texts.push(format!("{}{}", prompt.prefill, tok.decode(&completion, true)?));
+        self.prompt_ids.push(prompt.ids.clone());
+        self.completion_ids.push(completion);
+        self.gen_logps.push(gen_logps);
+        self.loss_mask.push(loss_mask);
+        self.prompt_texts.push(prompt.text.clone());
+        self.references.push(prompt.reference.clone());
+        Ok(())
+    }
+
+    /// Completion tokens of row `i` that the losses see (the model's own; not tool responses).
+    pub fn loss_tokens(&self, i: usize) -> usize {
+        self.loss_mask[i].iter().filter(|&&m| m != 0).count()
+    }
+
+    /// Host tensors of rows `rows`: left-padded prompts + right-padded completions; the completion mask is
+    /// [`Rollout::loss_mask`] (0 on padding and on tool responses).
     pub fn pack(&self, rows: &[usize], pad: u32) -> Packed {
         let p = rows.iter().map(|&i| self.prompt_ids[i].len()).max().unwrap_or(0);
         let c = rows.iter().map(|&i| self.completion_ids[i].len()).max().unwrap_or(0).max(1);
@@ -147,7 +166,7 @@ impl Rollout {
             let mut att = vec![0u8; p - pi.len()];
             att.resize(p + ci.len(), 1);
             att.resize(p + c, 0);
-            let mut cm = vec![1u8; ci.len()];
+            let mut cm = self.loss_mask[i].clone();
             cm.resize(c, 0);
             let mut lp = self.gen_logps[i].clone();
             lp.resize(c, 0.0);
@@ -166,7 +185,7 @@ pub struct Packed {
     pub ids: Vec<Vec<u32>>,
     /// `[n, P + C]` attention mask.
     pub attention: Vec<Vec<u8>>,
-    /// `[n, C]` 1 on completion tokens.
+    /// `[n, C]` 1 on completion tokens the model sampled (0 on padding and tool responses).
     pub completion_mask: Vec<Vec<u8>>,
     /// `[n, C]` generator log-probs (0 on padding).
     pub gen_logps: Vec<Vec<f32>>,
