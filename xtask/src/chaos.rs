@@ -172,6 +172,7 @@ struct Tally {
     torn_lines: usize,
     leftovers: usize,
     runs: usize,
+    killed_runs: usize,
     equal_runs: usize,
     problems: Vec<String>,
 }
@@ -194,9 +195,25 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
         chaos_one(&bin, algo, &scratch, &fixtures, kills, &mut rng, &mut tally)?;
     }
     full_disk(&bin, &scratch, &fixtures, &mut tally)?;
+    for algo in &opts.algos {
+        let count = |phase| {
+            tally
+                .by_phase
+                .get(&(algo.name(), phase))
+                .copied()
+                .unwrap_or(0)
+        };
+        println!(
+            "{}: kills in a checkpoint write {}, in a metrics write {}, elsewhere {}",
+            algo.name(),
+            count(phase_name(Phase::Checkpoint)),
+            count(phase_name(Phase::Metrics)),
+            count(phase_name(Phase::Anywhere))
+        );
+    }
     println!(
-        "kills by where they landed (algorithm, phase): {:?}",
-        tally.by_phase
+        "runs: {} ({} with at least one kill), each against an uninterrupted run of {STEPS} steps",
+        tally.runs, tally.killed_runs
     );
     println!(
         "steps redone after kills: {} in all, at most {} after one kill (checkpoint every {SAVE_STEPS}); \
@@ -376,6 +393,7 @@ fn chaos_one(
             }
         }
         tally.runs += 1;
+        tally.killed_runs += usize::from(killed > 0);
         let diffs = compare(&reference, &out);
         if diffs.is_empty() {
             tally.equal_runs += usize::from(killed > 0);

@@ -84,6 +84,21 @@ mod tests {
             })?,
             fresh
         );
+        // A crash after the held-out file but before `pairs.jsonl`: the next start samples again and keeps both.
+        std::fs::remove_file(dir.join("pairs.jsonl")).map_err(|source| TrainError::Io {
+            path: dir.join("pairs.jsonl"),
+            source,
+        })?;
+        let again = cached_pairs(&dir, true, || {
+            Ok::<_, TrainError>((vec![pair(4)], vec![pair(5)]))
+        })?;
+        assert_eq!(again, (vec![pair(4)], vec![pair(5)]));
+        assert_eq!(
+            cached_pairs(&dir, true, || -> Result<Pairs, TrainError> {
+                panic!("cached")
+            })?,
+            again
+        );
         std::fs::remove_dir_all(&dir).ok();
         Ok(())
     }
