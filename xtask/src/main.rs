@@ -1,6 +1,7 @@
-//! `cargo xtask`: the project's automation — `test` (fetch assets, run every test), `tidy`, `bench`.
+//! `cargo xtask`: the project's automation — `test` (fetch assets, run every test), `tidy`, `bench`, `chaos`.
 
 mod bench;
+mod chaos;
 mod plot;
 mod tidy;
 
@@ -20,7 +21,10 @@ commands:
                        --vs runs the same work in transformers / TRL (a venv it creates),
                        prints the ratios (--vs trl also updates its section of docs/benchmarks.md)
   plot METRICS.jsonl --keys a,b --out FILE.svg [--title T]
-                       chart metrics of a training run as SVG";
+                       chart metrics of a training run as SVG
+  chaos [--kills N] [--seed S] [--algos sft,dpo,grpo]
+                       SIGKILL training runs of the tiny model at random moments, restart them, check they end
+                       equal to an uninterrupted run; then a full disk during checkpointing";
 
 fn main() {
     if let Err(e) = run() {
@@ -44,6 +48,7 @@ fn run() -> Result<()> {
         }
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("plot") => plot::run(&args[1..]),
+        Some("chaos") => chaos::run(&root(), &args[1..]),
         None | Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

@@ -19,6 +19,7 @@ mod config;
 mod data;
 mod dpo;
 mod error;
+mod faults;
 mod eval_policy;
 mod export;
 mod gguf_export;
@@ -42,7 +43,8 @@ pub mod tool_rollout;
 mod testkit;
 
 pub use adamw::FusedAdamW;
-pub use atomic::{atomic_dir, write_atomic};
+pub use atomic::{atomic_dir, recover_interrupted_writes, write_atomic};
+pub use faults::set_write_budget;
 pub use batch::{
     PaddedBatch, TokenScores, Tokenized, int_tensor, mask_tensor, next_token_logits, shift_mask, token_scores, tokenize_sft,
 };

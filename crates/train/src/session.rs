@@ -14,14 +14,17 @@ use serde::{Deserialize, Serialize};
 use temper_models::{Llama, load_hf_dir};
 
 use crate::adamw::FusedAdamW;
-use crate::atomic::{atomic_dir, write_atomic};
+use crate::atomic::{atomic_dir, recover_interrupted_writes, write_atomic};
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
 use crate::export::{HfTensors, hf_tensors, read_f32_safetensors, safetensors_bytes};
+use crate::faults;
+use crate::lora::{
+    LoraSettings, attach, frozen_checksum, load_by_path, trainable_count, trainable_tensors,
+};
 use crate::model_card::{ModelCard, hf_folder_files, last_step_metrics};
-use crate::peft::peft_adapter_files;
-use crate::lora::{LoraSettings, attach, frozen_checksum, load_by_path, trainable_count, trainable_tensors};
 use crate::params::{add_grads, clip_grad_norm, stable_param_ids};
+use crate::peft::peft_adapter_files;
 use crate::schedule::lr_at;
 
 /// A module [`Session`] can train and checkpoint: it writes its weights into a folder and reads them back (the
@@ -38,7 +41,8 @@ pub trait Trainable: Module + Sized {
     /// atomically, from a plain (merged) model: what `output_dir/final/` holds. Default: the checkpoint's
     /// [`Trainable::save_weights`] + [`Trainable::config_json`].
     fn write_export(&self, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
-        let config = serde_json::to_vec_pretty(&self.config_json()).map_err(|e| TrainError::Export(e.to_string()))?;
+        let config = serde_json::to_vec_pretty(&self.config_json())
+            .map_err(|e| TrainError::Export(e.to_string()))?;
         atomic_dir(dir, |tmp| {
             self.save_weights(tmp)?;
             write_atomic(&tmp.join("config.json"), &config)?;
@@ -57,7 +61,10 @@ pub trait Trainable: Module + Sized {
 
 impl Trainable for Llama {
     fn save_weights(&self, dir: &Path) -> Result<()> {
-        write_atomic(&dir.join("model.safetensors"), &safetensors_bytes(&hf_tensors(self)?)?)
+        write_atomic(
+            &dir.join("model.safetensors"),
+            &safetensors_bytes(&hf_tensors(self)?)?,
+        )
     }
 
     fn config_json(&self) -> serde_json::Value {
@@ -173,51 +180,103 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
 
 /// AdamW with the run's betas, epsilon and weight decay (the learning rate is passed per step).
 pub(crate) fn adamw(s: &TrainSettings) -> ModuleOptimizer {
-    FusedAdamW::new(s.adam_beta1 as f32, s.adam_beta2 as f32, s.adam_epsilon as f32, s.weight_decay as f32).init()
+    FusedAdamW::new(
+        s.adam_beta1 as f32,
+        s.adam_beta2 as f32,
+        s.adam_epsilon as f32,
+        s.weight_decay as f32,
+    )
+    .init()
 }
 
-/// Appends one JSON line to `path` and flushes it, so a crash loses at most the current line.
+/// Appends one JSON line to `path` in one write and flushes it, so a crash loses at most the current line (a line
+/// cut short is dropped by [`trim_metrics`] when the run resumes).
 pub(crate) fn append_jsonl(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io(path))?;
-    writeln!(f, "{value}").map_err(io(path))?;
+    let line = format!("{value}\n");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io(path))?;
+    faults::pause(faults::Phase::Metrics);
+    f.write_all(line.as_bytes()).map_err(io(path))?;
     f.flush().map_err(io(path))
 }
 
-/// Drops the lines of `metrics.jsonl` logged after `step` (a resumed run redoes those steps).
+/// Repairs `metrics.jsonl` for a run resuming at `step`: keeps the lines of steps up to `step` in order and drops
+/// the rest — lines of later steps (the resumed run logs them again), a line cut short by a crash, anything that is
+/// not a JSON object with a `step`. Written atomically; a missing file stays missing.
 pub(crate) fn trim_metrics(path: &Path, step: usize) -> Result<()> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let kept: String = text
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
-                    .is_some_and(|s| s as usize <= step)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        write_atomic(path, kept.as_bytes())?;
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut kept = Vec::with_capacity(bytes.len());
+    for line in bytes.split(|&b| b == b'\n') {
+        let line_step = serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64));
+        if line_step.is_some_and(|s| s as usize <= step) {
+            kept.extend_from_slice(line);
+            kept.push(b'\n');
+        }
+    }
+    if kept != bytes {
+        write_atomic(path, &kept)?;
     }
     Ok(())
 }
 
 /// Points `output_dir/latest` at checkpoint `name`, then deletes all but the `keep` newest `checkpoint-<step>`
-/// folders.
+/// folders (never `name`).
 pub(crate) fn mark_latest_and_prune(output_dir: &Path, name: &str, keep: usize) -> Result<()> {
     write_atomic(&output_dir.join("latest"), name.as_bytes())?;
-    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(output_dir)
+    let mut steps: Vec<(usize, PathBuf)> = checkpoint_dirs(output_dir)?
+        .into_iter()
+        .filter(|(_, p)| !p.ends_with(name))
+        .collect();
+    steps.sort();
+    let keep = keep.max(1) - 1; // `name` is one of the kept
+    if steps.len() > keep {
+        for (_, p) in &steps[..steps.len() - keep] {
+            std::fs::remove_dir_all(p).map_err(io(p))?;
+        }
+    }
+    Ok(())
+}
+
+/// The `checkpoint-<step>` folders in `output_dir`, with their steps.
+fn checkpoint_dirs(output_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    Ok(std::fs::read_dir(output_dir)
         .map_err(io(output_dir))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            name.strip_prefix("checkpoint-")?.parse::<usize>().ok().map(|s| (s, e.path()))
+            name.strip_prefix("checkpoint-")?
+                .parse::<usize>()
+                .ok()
+                .map(|s| (s, e.path()))
         })
-        .collect();
-    steps.sort();
-    let keep = keep.max(1);
-    if steps.len() > keep {
-        for (_, p) in &steps[..steps.len() - keep] {
-            std::fs::remove_dir_all(p).map_err(io(p))?;
+        .collect())
+}
+
+/// Makes `output_dir` whole again after a crash, before a run starts in it: removes what an interrupted atomic
+/// write left ([`recover_interrupted_writes`]) and the checkpoint folders newer than the one `latest` names (a
+/// crash between writing the folder and moving `latest`; the run redoes those steps). Without a valid `latest`
+/// no checkpoint folder is touched.
+fn recover_output_dir(output_dir: &Path) -> Result<()> {
+    recover_interrupted_writes(output_dir)?;
+    let latest = latest_checkpoint(output_dir).and_then(|p| {
+        let name = p.file_name()?.to_string_lossy().to_string();
+        name.strip_prefix("checkpoint-")?.parse::<usize>().ok()
+    });
+    let Some(latest) = latest else {
+        return Ok(());
+    };
+    for (step, path) in checkpoint_dirs(output_dir)? {
+        if step > latest {
+            std::fs::remove_dir_all(&path).map_err(io(&path))?;
         }
     }
     Ok(())
@@ -241,6 +300,7 @@ impl<M: Trainable> Session<M> {
             message,
         })?;
         std::fs::create_dir_all(&settings.output_dir).map_err(io(&settings.output_dir))?;
+        recover_output_dir(&settings.output_dir)?;
         let metrics_file = settings.output_dir.join("metrics.jsonl");
         let mut model = model.fork(device);
         let mut base_checksum = None;
@@ -289,17 +349,21 @@ impl<M: Trainable> Session<M> {
         };
         let state_path = dir.join("trainer_state.json");
         let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-        let state: TrainerState = serde_json::from_str(&text).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
+        let state: TrainerState =
+            serde_json::from_str(&text).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
         let adapter_cfg = dir.join("adapter_config.json");
         match (&self.settings.lora, self.base_checksum) {
             (Some(lora), Some(checksum)) => {
                 let text = std::fs::read_to_string(&adapter_cfg).map_err(|_| {
                     bad("train.lora is set but the checkpoint has no adapter_config.json (it was a full fine-tuning run)".into())
                 })?;
-                let saved: AdapterConfig =
-                    serde_json::from_str(&text).map_err(|e| bad(format!("adapter_config.json: {e}")))?;
+                let saved: AdapterConfig = serde_json::from_str(&text)
+                    .map_err(|e| bad(format!("adapter_config.json: {e}")))?;
                 if &saved.lora != lora {
-                    return Err(bad(format!("adapters were trained with {:?}, the config asks for {lora:?}", saved.lora)));
+                    return Err(bad(format!(
+                        "adapters were trained with {:?}, the config asks for {lora:?}",
+                        saved.lora
+                    )));
                 }
                 let tolerance = 1e-12 * checksum.abs().max(1.0);
                 if (saved.base_checksum - checksum).abs() > tolerance {
@@ -311,13 +375,18 @@ impl<M: Trainable> Session<M> {
                 let values = read_f32_safetensors(&dir.join("adapter_model.safetensors"))?;
                 let (model, problems) = load_by_path(self.model.clone(), &values);
                 if !problems.is_empty() {
-                    return Err(bad(format!("adapter_model.safetensors: {}", problems.join("; "))));
+                    return Err(bad(format!(
+                        "adapter_model.safetensors: {}",
+                        problems.join("; ")
+                    )));
                 }
                 self.model = model;
             }
             _ => {
                 if adapter_cfg.is_file() {
-                    return Err(bad("the checkpoint holds LoRA adapters but train.lora is not set".into()));
+                    return Err(bad(
+                        "the checkpoint holds LoRA adapters but train.lora is not set".into(),
+                    ));
                 }
                 self.model = stable_param_ids(M::load_weights(dir, &self.device)?);
             }
@@ -350,7 +419,11 @@ impl<M: Trainable> Session<M> {
     /// the tokenizer's files with its chat template, `generation_config.json`, and the model card `README.md` with
     /// the last step's metrics when `card` is given); a LoRA run also writes its adapters in PEFT's format to
     /// `final/adapter/`. Returns the folder.
-    pub fn export_final(&self, tok: &temper_tokenizer::Tokenizer, card: Option<&ModelCard>) -> Result<PathBuf> {
+    pub fn export_final(
+        &self,
+        tok: &temper_tokenizer::Tokenizer,
+        card: Option<&ModelCard>,
+    ) -> Result<PathBuf> {
         let dir = self.settings.output_dir.join("final");
         let merged = self.merged();
         let card = card.map(|c| ModelCard {
@@ -358,7 +431,8 @@ impl<M: Trainable> Session<M> {
             ..c.clone()
         });
         let files = hf_folder_files(&merged.config_json(), Some(tok), card.as_ref())?;
-        let extra: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        let extra: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
         merged.write_export(&dir, &extra)?;
         if let Some(lora) = &self.settings.lora {
             let base = card.as_ref().map_or("", |c| c.base_model.as_str());
@@ -411,7 +485,13 @@ impl<M: Trainable> Session<M> {
         for (k, v) in update.metrics {
             *metrics.entry(k).or_insert(0.0) += v;
         }
-        self.finish_step(update.loss, update.grad_norm, update.learning_rate, metrics, t0)
+        self.finish_step(
+            update.loss,
+            update.grad_norm,
+            update.learning_rate,
+            metrics,
+            t0,
+        )
     }
 
     /// One optimizer update without counting a step: accumulates the gradients of `micro_batches` micro-losses
@@ -453,7 +533,13 @@ impl<M: Trainable> Session<M> {
             return Err(self.non_finite(grad_norm, algorithm_state()));
         }
         let s = &self.settings;
-        let lr = lr_at(s.lr_schedule, s.learning_rate, s.warmup_steps, schedule.0, schedule.1);
+        let lr = lr_at(
+            s.lr_schedule,
+            s.learning_rate,
+            s.warmup_steps,
+            schedule.0,
+            schedule.1,
+        );
         // `clone` is shallow (tensors are shared handles); the optimizer returns the updated module.
         self.model = self.optim.step(lr, self.model.clone(), grads);
         Ok(Update {
@@ -477,7 +563,14 @@ impl<M: Trainable> Session<M> {
     }
 
     /// Counts a finished step (`step += 1`) and logs it to `metrics.jsonl`; `t0` is when the step began.
-    pub fn finish_step(&mut self, loss: f64, grad_norm: f64, learning_rate: f64, metrics: Metrics, t0: Instant) -> Result<StepReport> {
+    pub fn finish_step(
+        &mut self,
+        loss: f64,
+        grad_norm: f64,
+        learning_rate: f64,
+        metrics: Metrics,
+        t0: Instant,
+    ) -> Result<StepReport> {
         self.step += 1;
         let report = StepReport {
             step: self.step,
@@ -516,16 +609,22 @@ impl<M: Trainable> Session<M> {
 
     /// Whether a checkpoint is due after the current step.
     pub fn checkpoint_due(&self) -> bool {
-        self.step == self.settings.steps || (self.settings.save_steps > 0 && self.step.is_multiple_of(self.settings.save_steps))
+        self.step == self.settings.steps
+            || (self.settings.save_steps > 0 && self.step.is_multiple_of(self.settings.save_steps))
     }
 
     /// Whether an evaluation is due after the current step (every `eval_steps`, and after the last step).
     pub fn eval_due(&self) -> bool {
-        self.step == self.settings.steps || (self.settings.eval_steps > 0 && self.step.is_multiple_of(self.settings.eval_steps))
+        self.step == self.settings.steps
+            || (self.settings.eval_steps > 0 && self.step.is_multiple_of(self.settings.eval_steps))
     }
 
     /// If a checkpoint is due, saves one with the trainer's `state` and tells the observer where.
-    pub fn checkpoint_if_due(&self, state: &impl Serialize, observer: &mut dyn Observer) -> Result<()> {
+    pub fn checkpoint_if_due(
+        &self,
+        state: &impl Serialize,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
         if self.checkpoint_due() {
             let dir = self.save_checkpoint(serde_json::to_value(state).unwrap_or_default())?;
             observer.on_message(&format!("saved {}", dir.display()));
@@ -535,14 +634,19 @@ impl<M: Trainable> Session<M> {
 
     /// The trainer state of the checkpoint this session resumed from, decoded (once; `None` on a fresh start).
     /// `what` names the state in the error, e.g. "GRPO prompt cursor".
-    pub fn take_resumed_state<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> Result<Option<T>> {
+    pub fn take_resumed_state<T: serde::de::DeserializeOwned>(
+        &mut self,
+        what: &str,
+    ) -> Result<Option<T>> {
         let Some(state) = self.resumed_algorithm_state.take() else {
             return Ok(None);
         };
-        serde_json::from_value(state).map(Some).map_err(|e| TrainError::Checkpoint {
-            path: self.settings.output_dir.clone(),
-            message: format!("{what}: {e}"),
-        })
+        serde_json::from_value(state)
+            .map(Some)
+            .map_err(|e| TrainError::Checkpoint {
+                path: self.settings.output_dir.clone(),
+                message: format!("{what}: {e}"),
+            })
     }
 
     /// Writes `output_dir/checkpoint-<step>/` atomically and points `latest` at it; prunes old checkpoints.
@@ -553,14 +657,19 @@ impl<M: Trainable> Session<M> {
     pub fn save_checkpoint(&self, algorithm: serde_json::Value) -> Result<PathBuf> {
         let name = format!("checkpoint-{}", self.step);
         let dir = self.save_checkpoint_named(&name, algorithm)?;
-        mark_latest_and_prune(&self.settings.output_dir, &name, self.settings.save_total_limit)?;
+        mark_latest_and_prune(
+            &self.settings.output_dir,
+            &name,
+            self.settings.save_total_limit,
+        )?;
         Ok(dir)
     }
 
     fn save_checkpoint_named(&self, name: &str, algorithm: serde_json::Value) -> Result<PathBuf> {
         let dir = self.settings.output_dir.join(name);
         let merged = self.merged();
-        let config = serde_json::to_vec_pretty(&merged.config_json()).map_err(|e| TrainError::Export(e.to_string()))?;
+        let config = serde_json::to_vec_pretty(&merged.config_json())
+            .map_err(|e| TrainError::Export(e.to_string()))?;
         let adapters = match (&self.settings.lora, self.base_checksum) {
             (Some(lora), Some(base_checksum)) => {
                 let tensors = named_f32(trainable_tensors(&self.model))?;
@@ -568,23 +677,31 @@ impl<M: Trainable> Session<M> {
                     lora: lora.clone(),
                     base_checksum,
                 };
-                let cfg = serde_json::to_vec_pretty(&cfg).map_err(|e| TrainError::Export(e.to_string()))?;
+                let cfg = serde_json::to_vec_pretty(&cfg)
+                    .map_err(|e| TrainError::Export(e.to_string()))?;
                 Some((safetensors_bytes(&tensors)?, cfg))
             }
             _ => None,
         };
-        let optim = self.optim.into_bytes().map_err(|e| TrainError::Checkpoint {
-            path: dir.clone(),
-            message: format!("serialising the optimizer: {e:?}"),
-        })?;
+        let optim = self
+            .optim
+            .into_bytes()
+            .map_err(|e| format!("{e:?}"))
+            .and_then(|b| canonical_optimizer_bytes(b).map_err(|e| format!("{e:?}")))
+            .map_err(|e| TrainError::Checkpoint {
+                path: dir.clone(),
+                message: format!("serialising the optimizer: {e}"),
+            })?;
         let state = TrainerState {
             step: self.step,
             seed: self.settings.seed,
             algorithm,
         };
-        let state = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Export(e.to_string()))?;
+        let state =
+            serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Export(e.to_string()))?;
         atomic_dir(&dir, |tmp| {
             merged.save_weights(tmp)?;
+            faults::pause(faults::Phase::Checkpoint);
             write_atomic(&tmp.join("config.json"), &config)?;
             for (file, bytes) in &self.model_files {
                 write_atomic(&tmp.join(file), bytes)?;
@@ -595,6 +712,10 @@ impl<M: Trainable> Session<M> {
             }
             write_atomic(&tmp.join("optimizer.bpk"), &optim)?;
             write_atomic(&tmp.join("trainer_state.json"), &state)
+        })
+        .map_err(|e| TrainError::Checkpoint {
+            path: dir.clone(),
+            message: format!("not written ({e}); the previous checkpoint is untouched"),
         })?;
         Ok(dir)
     }
@@ -614,6 +735,25 @@ impl<M: Trainable> Session<M> {
     }
 }
 
+/// The optimizer state in burn's format with its tensors in name order (burn writes them in hash-map order, so two
+/// equal states gave different bytes): equal states make equal `optimizer.bpk` files.
+fn canonical_optimizer_bytes(
+    bytes: burn::tensor::Bytes,
+) -> std::result::Result<Vec<u8>, burn_pack::Error> {
+    let reader = burn_pack::Reader::from_bytes(bytes)?;
+    let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
+    let mut tensors = reader.into_tensors()?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    Ok(writer.into_bytes()?.to_vec())
+}
+
 /// `(path, data)` pairs as safetensors-ready f32 `name -> (shape, bytes)`.
 fn named_f32(tensors: Vec<(String, burn::tensor::TensorData)>) -> Result<HfTensors> {
     tensors
@@ -624,7 +764,50 @@ fn named_f32(tensors: Vec<(String, burn::tensor::TensorData)>) -> Result<HfTenso
                 .convert::<f32>()
                 .try_to_vec::<f32>()
                 .map_err(|e| TrainError::Export(format!("{name}: {e:?}")))?;
-            Ok((name, (shape, v.iter().flat_map(|x| x.to_le_bytes()).collect())))
+            Ok((
+                name,
+                (shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_metrics_keeps_the_checkpointed_steps_and_drops_later_and_torn_lines() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("temper-trim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join("metrics.jsonl");
+        let lines = [
+            "{\"step\":1,\"loss\":2.0}",
+            "{\"step\":2,\"loss\":1.5}",
+            "{\"step\":2,\"eval/loss\":1.7}",
+            "{\"step\":3,\"loss\":1.2}",
+        ];
+        let mut text = lines.join("\n").into_bytes();
+        text.extend_from_slice(b"\n{\"step\":4,\"loss\":1.\xe2"); // cut mid-line and mid-character
+        std::fs::write(&path, &text).map_err(io(&path))?;
+        trim_metrics(&path, 2)?;
+        assert_eq!(
+            std::fs::read_to_string(&path).map_err(io(&path))?,
+            format!("{}\n", lines[..3].join("\n"))
+        );
+        // Resuming at a step with nothing to drop leaves the file as it is; a missing file stays missing.
+        trim_metrics(&path, 2)?;
+        assert_eq!(
+            std::fs::read_to_string(&path)
+                .map_err(io(&path))?
+                .lines()
+                .count(),
+            3
+        );
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        trim_metrics(&path, 2)?;
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).ok();
+        Ok(())
+    }
 }
