@@ -186,7 +186,7 @@ mod tests {
                 "{\"prompt\":3}\n",
                 ":1: field `prompt` must be a string, got 3",
             ),
-            ("empty.jsonl", "\n\n", ":0: no examples in file"),
+            ("empty.jsonl", "\n\n", "empty.jsonl: no examples in file"),
         ];
         for (name, text, want) in cases {
             let e = read_jsonl(&write(name, text), parse_prompt)
