@@ -263,7 +263,7 @@ mod tests {
                 "[lora]\nrank = \"8\"",
                 "config x.toml: line 2, column 8 (`lora.rank`): invalid type: string \"8\"",
             ),
-            ("steps = [", "config x.toml: line 1, column 10: "),
+            ("steps = [", "config x.toml: line 1, column 10 (`steps`): unclosed array"),
         ] {
             let err = parse_toml::<TrainSettings>(text, Path::new("x.toml"))
                 .expect_err(text)
