@@ -30,10 +30,10 @@ mod openai;
 mod params;
 
 pub use backend::{ChatBackend, Reply};
-pub use error::{ChatError, Result};
-pub use message::{Message, Role, ToolCall};
-pub use params::GenerationParams;
 #[cfg(feature = "openai")]
 pub use cache::DiskCache;
+pub use error::{ChatError, Result};
+pub use message::{Message, Role, ToolCall};
 #[cfg(feature = "openai")]
-pub use openai::{ENV_API_KEY, ENV_BASE_URL, OpenAiBackend, OpenAiConfig};
+pub use openai::{ENV_API_KEY, ENV_BASE_URL, MAX_REPLY_BYTES, OpenAiBackend, OpenAiConfig};
+pub use params::GenerationParams;

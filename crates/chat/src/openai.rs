@@ -22,8 +22,12 @@ pub const ENV_BASE_URL: &str = "TEMPER_JUDGE_BASE_URL";
 /// Environment variable holding the API key, sent as `Authorization: Bearer <key>`.
 pub const ENV_API_KEY: &str = "TEMPER_JUDGE_API_KEY";
 
-/// Settings of an [`OpenAiBackend`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The largest reply body read (4 MiB; a chat completion is a few KiB): a longer one is an error, so a hostile or
+/// broken server cannot make the client buffer an endless body.
+pub const MAX_REPLY_BYTES: u64 = 4 << 20;
+
+/// Settings of an [`OpenAiBackend`]. Its `Debug` output shows the API key as `<redacted>`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAiConfig {
     /// Base URL; the request goes to `{base_url}/chat/completions`.
@@ -44,6 +48,21 @@ pub struct OpenAiConfig {
     /// Directory of the reply cache (none: no caching).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for OpenAiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_retries", &self.max_retries)
+            .field("backoff_initial_ms", &self.backoff_initial_ms)
+            .field("backoff_max_ms", &self.backoff_max_ms)
+            .field("cache_dir", &self.cache_dir)
+            .finish()
+    }
 }
 
 impl OpenAiConfig {
@@ -79,6 +98,15 @@ impl OpenAiConfig {
         let mut c = Self::new(base, model);
         c.api_key = var(ENV_API_KEY).filter(|s| !s.is_empty());
         Ok(c)
+    }
+
+    /// `text` with every occurrence of the API key replaced by `<redacted>`: a hostile server may echo the
+    /// `Authorization` header back in a body that ends up in an error message or a log line.
+    pub fn redact(&self, text: &str) -> String {
+        match self.api_key.as_deref() {
+            Some(key) if !key.is_empty() => text.replace(key, "<redacted>"),
+            _ => text.to_string(),
+        }
     }
 
     /// The completions URL, `{base_url}/chat/completions` (one slash between).
@@ -191,9 +219,14 @@ impl OpenAiBackend {
                 config.base_url
             )));
         }
+        // TLS: rustls with the webpki root certificates (ureq's defaults, never turned off), so a server whose
+        // certificate does not chain to a public root is refused. The global timeout covers the whole call, from
+        // connecting to the last byte of the body; redirects never carry the `Authorization` header (ureq's
+        // default `RedirectAuthHeaders::Never`).
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_millis(config.timeout_ms)))
+            .https_only(config.base_url.starts_with("https://"))
             .build()
             .into();
         let cache = config.cache_dir.as_ref().map(DiskCache::new).transpose()?;
@@ -219,6 +252,15 @@ impl OpenAiBackend {
         }
         let mut resp = match req.send(body) {
             Ok(r) => r,
+            // A TLS failure (an untrusted or invalid certificate: rustls reports it as `InvalidData`) or another
+            // protocol violation will not heal on a retry.
+            Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Attempt::Fail(ChatError::Http {
+                    url: url.to_string(),
+                    message: self.config.redact(&e.to_string()),
+                    attempts: 1,
+                });
+            }
             Err(
                 e @ (ureq::Error::Timeout(_)
                 | ureq::Error::Io(_)
@@ -226,14 +268,14 @@ impl OpenAiBackend {
                 | ureq::Error::BodyStalled),
             ) => {
                 return Attempt::Retry {
-                    message: e.to_string(),
+                    message: self.config.redact(&e.to_string()),
                     retry_after: None,
                 };
             }
             Err(e) => {
                 return Attempt::Fail(ChatError::Http {
                     url: url.to_string(),
-                    message: e.to_string(),
+                    message: self.config.redact(&e.to_string()),
                     attempts: 1,
                 });
             }
@@ -246,16 +288,38 @@ impl OpenAiBackend {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64);
-        let text = match resp.body_mut().read_to_string() {
-            Ok(t) => t,
+        let bytes = match resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_REPLY_BYTES)
+            .read_to_vec()
+        {
+            Ok(b) => b,
+            Err(ureq::Error::BodyExceedsLimit(limit)) => {
+                return Attempt::Fail(ChatError::MalformedReply {
+                    url: url.to_string(),
+                    message: format!("HTTP {status}: reply body longer than {limit} bytes"),
+                    body: String::new(),
+                });
+            }
             Err(e) => {
                 return Attempt::Retry {
-                    message: format!("reading body: {e}"),
+                    message: self.config.redact(&format!("reading body: {e}")),
                     retry_after: None,
                 };
             }
         };
-        let snippet: String = text.chars().take(200).collect();
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                return Attempt::Fail(ChatError::MalformedReply {
+                    url: url.to_string(),
+                    message: format!("HTTP {status}: reply body is not UTF-8 ({e})"),
+                    body: String::new(),
+                });
+            }
+        };
+        let snippet: String = self.config.redact(&text).chars().take(200).collect();
         if status == 429 || (500..600).contains(&status) {
             return Attempt::Retry {
                 message: format!("HTTP {status}: {snippet}"),
@@ -280,10 +344,15 @@ impl OpenAiBackend {
             Ok(v) => v,
             Err(e) => return malformed(&format!("not JSON ({e})")),
         };
-        match json
-            .pointer("/choices/0/message/content")
-            .and_then(|c| c.as_str())
-        {
+        // Step by step, not a JSON pointer: `/choices/0` would also accept an object with a key "0".
+        let content = json
+            .get("choices")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|choices| choices.first())
+            .and_then(|choice| choice.get("message"))
+            .and_then(|message| message.get("content"))
+            .and_then(serde_json::Value::as_str);
+        match content {
             Some(c) => {
                 let count = |field: &str| {
                     json.pointer(&format!("/usage/{field}"))
@@ -291,7 +360,8 @@ impl OpenAiBackend {
                         .map(|n| n as usize)
                 };
                 Attempt::Done(Reply {
-                    text: c.to_string(),
+                    // Never cache or return the key, even when a hostile server echoes it back as the content.
+                    text: self.config.redact(c),
                     prompt_tokens: count("prompt_tokens"),
                     completion_tokens: count("completion_tokens"),
                 })
@@ -412,13 +482,22 @@ mod tests {
             serde_json::to_value(WireParams::new(&full).expect("valid")).expect("json"),
             serde_json::json!({"temperature": 0.0, "max_tokens": 8, "top_p": 0.9, "stop": ["\n\n"], "seed": 7})
         );
-        let e = WireParams::new(&GenerationParams { top_k: Some(5), ..greedy.clone() })
-            .expect_err("top_k")
-            .to_string();
+        let e = WireParams::new(&GenerationParams {
+            top_k: Some(5),
+            ..greedy.clone()
+        })
+        .expect_err("top_k")
+        .to_string();
         assert!(e.contains("top_k = 5"), "{e}");
-        let e = WireParams::new(&GenerationParams { temperature: -1.0, ..greedy })
-            .expect_err("negative temperature")
-            .to_string();
-        assert!(e.starts_with("invalid configuration: generation parameters: temperature"), "{e}");
+        let e = WireParams::new(&GenerationParams {
+            temperature: -1.0,
+            ..greedy
+        })
+        .expect_err("negative temperature")
+        .to_string();
+        assert!(
+            e.starts_with("invalid configuration: generation parameters: temperature"),
+            "{e}"
+        );
     }
 }

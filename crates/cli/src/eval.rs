@@ -47,7 +47,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
     /// Seed of the sampler and of the bootstrap.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     pub seed: u64,
     /// Print the report as one JSON object.
     #[arg(long)]
@@ -59,10 +59,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
     /// Sampling temperature of the sampling strategies (greedy always decodes at 0).
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.7)]
     pub temperature: f64,
     /// Nucleus sampling threshold in (0, 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub top_p: Option<f64>,
     /// Arithmetic: digits per operand.
     #[arg(long, default_value_t = 2)]
@@ -71,7 +71,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 2)]
     pub terms: u32,
     /// Seed of the arithmetic problem generator (the evaluated subset; independent of `--seed`).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     pub task_seed: u64,
     /// GSM8K: a JSONL file instead of the asset's `test.jsonl`; BFCL: a folder laid out as BFCL's `data/`
     /// (`BFCL_v4_<set>.json`, `possible_answer/`) instead of the asset's.

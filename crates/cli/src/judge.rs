@@ -100,13 +100,13 @@ pub struct JudgeArgs {
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
     /// Judge temperature (0 = greedy).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub temperature: f64,
     /// Device of a local judge: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Sampler seed when `--temperature` > 0 (a local judge's sampler; sent to an OpenAI endpoint when not 0).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     pub seed: u64,
 }
 
@@ -123,6 +123,11 @@ pub fn judge_cmd(args: &JudgeArgs) -> Result<()> {
     }
     if !args.pairs.is_file() {
         bail!("--pairs {}: no such file", args.pairs.display());
+    }
+    // The pairs are read before any model loads or request goes out: a bad line fails at once.
+    let items = temper_judges::load_pairs(&args.pairs)?;
+    if items.is_empty() {
+        bail!("--pairs {}: no pairs in the file", args.pairs.display());
     }
     let spec = JudgeSpec::parse(&args.judge)?;
     let template = match &args.template {
@@ -145,11 +150,8 @@ pub fn judge_cmd(args: &JudgeArgs) -> Result<()> {
         judge = judge.with_pair_template(t)?;
     }
     let started = Instant::now();
-    let run = temper_judges::judge_pairs(
-        &args.pairs,
-        &judge,
-        &JudgeRunConfig::new(args.swap, concurrency),
-    )?;
+    let run =
+        temper_judges::judge_items(&items, &judge, &JudgeRunConfig::new(args.swap, concurrency));
     write_or_print(args.out.as_deref(), &run.to_jsonl())?;
     eprint!("{}", run.summary);
     eprintln!("time: {:.1}s", started.elapsed().as_secs_f64());
@@ -166,7 +168,7 @@ pub fn judge_cmd(args: &JudgeArgs) -> Result<()> {
 
 fn write_or_print(out: Option<&Path>, text: &str) -> Result<()> {
     match out {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+        Some(p) => Ok(temper_train::write_atomic(p, text.as_bytes())?),
         None => {
             print!("{text}");
             Ok(())
@@ -196,7 +198,7 @@ pub struct AgreeArgs {
     #[arg(long, default_value_t = 1000)]
     pub resamples: usize,
     /// Bootstrap seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     pub seed: u64,
     /// Compute on the ids present in both files instead of failing when some are in only one.
     #[arg(long)]

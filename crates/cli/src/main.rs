@@ -116,16 +116,16 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
     /// Sampling temperature; 0 means greedy.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     temperature: f64,
     /// Keep only the k most likely tokens.
     #[arg(long)]
     top_k: Option<usize>,
     /// Nucleus sampling threshold in (0, 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     top_p: Option<f64>,
     /// Seed of the sampler.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     seed: u64,
     /// Stop when the completion contains this string (repeatable).
     #[arg(long = "stop")]
@@ -143,9 +143,26 @@ fn main() {
     temper_models::retain_freed_memory();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, joined with `: `; a cause whose text its parent already shows (an
+/// `{path}: {source}` message over its `source`) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -174,7 +191,11 @@ fn run(cli: Cli) -> Result<()> {
 fn fetch(name: Option<&str>, list: bool) -> Result<()> {
     if list || name.is_none() {
         for a in temper_assets::catalog() {
-            let state = if temper_assets::cached(a).is_some() { "cached" } else { "-" };
+            let state = if temper_assets::cached(a).is_some() {
+                "cached"
+            } else {
+                "-"
+            };
             println!("{:<16} {:<7} {}", a.name, state, a.description);
         }
         return Ok(());
@@ -182,16 +203,27 @@ fn fetch(name: Option<&str>, list: bool) -> Result<()> {
     let asset = temper_assets::find(name.unwrap_or_default())?;
     let fetched = temper_assets::fetch(asset, &mut progress::Bar::default())?;
     if fetched.already_cached {
-        println!("{} is already cached in {}", asset.name, fetched.dir.display());
+        println!(
+            "{} is already cached in {}",
+            asset.name,
+            fetched.dir.display()
+        );
     } else {
-        println!("{} verified and cached in {}", asset.name, fetched.dir.display());
+        println!(
+            "{} verified and cached in {}",
+            asset.name,
+            fetched.dir.display()
+        );
     }
     Ok(())
 }
 
 /// Resolves `--model`: an existing path, or an asset name (fetched on first use, with a progress bar).
 fn resolve_model(spec: &str) -> Result<PathBuf> {
-    Ok(temper_assets::resolve_model(spec, &mut progress::Bar::default())?)
+    Ok(temper_assets::resolve_model(
+        spec,
+        &mut progress::Bar::default(),
+    )?)
 }
 
 fn load(spec: &str, device: &burn::tensor::Device) -> Result<LoadedModel> {
@@ -215,7 +247,10 @@ fn tokenize(model: &str, text: &str, json: bool) -> Result<()> {
             .collect();
         println!("{}", serde_json::json!({ "ids": ids, "tokens": tokens }));
     } else {
-        println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+        println!(
+            "{}",
+            ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+        );
     }
     Ok(())
 }
@@ -229,7 +264,9 @@ fn generate_cmd(args: &GenerateArgs) -> Result<()> {
         stop: args.stop.clone(),
         seed: args.seed,
     };
-    params.validate().map_err(|e| anyhow::anyhow!("--{}", e.replace('_', "-")))?;
+    params
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--{}", e.replace('_', "-")))?;
     let device = parse_device(&args.device)?;
     let loaded = load(&args.model, &device)?;
     let tok = loaded
@@ -237,7 +274,9 @@ fn generate_cmd(args: &GenerateArgs) -> Result<()> {
         .as_ref()
         .context("this model has no tokenizer (add tokenizer.json to its folder)")?;
     let prompt_text = if args.chat {
-        let template = tok.chat_template().context("this model has no chat template")?;
+        let template = tok
+            .chat_template()
+            .context("this model has no chat template")?;
         template.render(&[Message::user(args.prompt.clone())], true)?
     } else {
         args.prompt.clone()
@@ -246,7 +285,8 @@ fn generate_cmd(args: &GenerateArgs) -> Result<()> {
     if input_ids.is_empty() {
         bail!("the prompt encodes to no tokens");
     }
-    let config = GenerationConfig::new(&params, tok.special_ids(loaded.model.config().eos_token_id));
+    let config =
+        GenerationConfig::new(&params, tok.special_ids(loaded.model.config().eos_token_id));
     let decode = |ids: &[u32]| tok.decode(ids, true).unwrap_or_default();
     let mut streamed = String::new();
     let mut so_far: Vec<u32> = Vec::new();

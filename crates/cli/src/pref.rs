@@ -8,11 +8,11 @@ use anyhow::{Context, Result, bail};
 use temper_tasks::{SyntheticSpec, parse_op, synthetic_pairs};
 use temper_tokenizer::Tokenizer;
 use temper_train::{
-    ModelCard,
-    DpoRunConfig, DpoTrainer, PairsConfig, RmRunConfig, RmTrainer, Session, TaskSpec, make_pairs, write_pairs_jsonl,
+    DpoRunConfig, DpoTrainer, ModelCard, PairsConfig, RmRunConfig, RmTrainer, Session, TaskSpec,
+    make_pairs, write_pairs_jsonl,
 };
 
-use crate::train::{apply_overrides, load_for_training, read_config, train_and_export};
+use crate::train::{apply_overrides, load_for_training, read_config, train_and_export, validated};
 use crate::{TrainArgs, load, resolve_model};
 
 /// `temper make-pairs`: sample K completions per prompt, keep (best, worst) by rule reward, write JSONL.
@@ -38,10 +38,10 @@ pub struct MakePairsArgs {
     #[arg(long, default_value_t = 32)]
     max_new_tokens: usize,
     /// Sampling temperature.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     temperature: f64,
     /// Seed of the task and the sampler.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     seed: u64,
     /// A TOML `PairsConfig` (task, generation, rewards...); the flags above are ignored when given.
     #[arg(long)]
@@ -83,13 +83,18 @@ impl temper_train::Observer for Messages {
 pub fn rm(args: &TrainArgs) -> Result<()> {
     let mut run: RmRunConfig = read_config(args, "rm", None)?;
     apply_overrides(&mut run.train, &mut run.device, args);
-    run.validate()?;
+    validated(args, run.validate())?;
+    let (train, eval) = run.load_data()?;
     let device = temper_models::parse_device(&run.device)?.autodiff();
     let (model, tok) = run.load_model(&resolve_model(&run.model)?, &device)?;
-    let (train, eval) = run.load_data()?;
     let mut trainer = RmTrainer::new(&tok, &model, &train, &eval, run.rm.clone(), &run.train)?;
     let mut session = Session::start(model, &device, run.train.clone())?;
-    let card = ModelCard::for_run(&run.model, "Reward model (Bradley-Terry)", &run, format!("`{}`", run.train_file.display()));
+    let card = ModelCard::for_run(
+        &run.model,
+        "Reward model (Bradley-Terry)",
+        &run,
+        format!("`{}`", run.train_file.display()),
+    );
     train_and_export(&mut session, &tok, &card, |s, bar| trainer.train(s, bar))
 }
 
@@ -97,15 +102,22 @@ pub fn rm(args: &TrainArgs) -> Result<()> {
 pub fn dpo(args: &TrainArgs) -> Result<()> {
     let mut run: DpoRunConfig = read_config(args, "dpo", None)?;
     apply_overrides(&mut run.train, &mut run.device, args);
-    run.validate()?;
+    validated(args, run.validate())?;
     let (device, model, tok) = load_for_training(&run.model, &run.device)?;
     let policy = burn::module::Module::valid(&model);
-    let (train, eval) = run.load_or_make_pairs(&policy, &tok, &device.clone().inner(), &mut Messages)?;
+    let (train, eval) =
+        run.load_or_make_pairs(&policy, &tok, &device.clone().inner(), &mut Messages)?;
     let reference = match &run.ref_model {
         Some(spec) => Some(load(spec, &device.clone().inner())?.model),
         None => None,
     };
-    let mut trainer = DpoTrainer::new(&tok, reference.as_ref().unwrap_or(&model), &train, &eval, &run)?;
+    let mut trainer = DpoTrainer::new(
+        &tok,
+        reference.as_ref().unwrap_or(&model),
+        &train,
+        &eval,
+        &run,
+    )?;
     let mut session = Session::start(model, &device, run.train.clone())?;
     let data = format!("{} preference pairs ({} held out)", train.len(), eval.len());
     let card = ModelCard::for_run(&run.model, "DPO", &run, data);
@@ -139,9 +151,17 @@ pub fn make_pairs_cmd(args: &MakePairsArgs) -> Result<()> {
             cfg
         }
     };
+    let source = args
+        .config
+        .as_ref()
+        .map_or("the flags".into(), |p| p.display().to_string());
+    cfg.validate().with_context(|| source)?;
     let device = temper_models::parse_device(&args.device)?;
     let loaded = load(&args.model, &device)?;
-    let tok = loaded.tokenizer.as_ref().context("the model has no tokenizer")?;
+    let tok = loaded
+        .tokenizer
+        .as_ref()
+        .context("the model has no tokenizer")?;
     let (train, eval, stats) = make_pairs(&loaded.model, tok, &cfg, &device)?;
     write_pairs_jsonl(&args.out, &train)?;
     if let Some(p) = &args.eval_out {
@@ -169,13 +189,19 @@ fn synthetic_cmd(args: &MakePairsArgs) -> Result<()> {
     }
     let spec = SyntheticSpec {
         digits: args.digits.clone(),
-        ops: args.ops.iter().map(|s| parse_op(s)).collect::<Result<_, _>>().context("--ops")?,
+        ops: args
+            .ops
+            .iter()
+            .map(|s| parse_op(s))
+            .collect::<Result<_, _>>()
+            .context("--ops")?,
         train_pairs: args.n,
         eval_pairs: args.eval_n,
         seed: args.seed,
     };
     let tok = load_tokenizer(&args.model)?;
-    tok.chat_template().context("--synthetic-wrong needs a model with a chat template")?;
+    tok.chat_template()
+        .context("--synthetic-wrong needs a model with a chat template")?;
     let (train, eval, stats) = synthetic_pairs(&tok, &spec).context("--synthetic-wrong")?;
     write_pairs_jsonl(&args.out, &train)?;
     match &args.eval_out {
@@ -184,6 +210,10 @@ fn synthetic_cmd(args: &MakePairsArgs) -> Result<()> {
         None => {}
     }
     println!("{}", serde_json::to_string(&stats)?);
-    eprintln!("wrote {} training pairs to {}", train.len(), args.out.display());
+    eprintln!(
+        "wrote {} training pairs to {}",
+        train.len(),
+        args.out.display()
+    );
     Ok(())
 }

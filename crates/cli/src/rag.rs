@@ -84,7 +84,7 @@ pub struct RetrieveArgs {
     #[arg(short, long, default_value_t = 5)]
     k: usize,
     /// The RRF constant of `--mode hybrid`.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 60.0)]
     rrf_k: f32,
 }
 

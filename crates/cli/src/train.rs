@@ -10,17 +10,41 @@ use serde::de::DeserializeOwned;
 use temper_models::Llama;
 use temper_tokenizer::Tokenizer;
 use temper_train::{CemRunConfig, GrpoRunConfig, PpoRunConfig, RlooRunConfig};
-use temper_train::{ModelCard, OnlineConfig, Session, SftRunConfig, SftTrainer, Trainable, TrainSettings, start_online};
+use temper_train::{
+    ModelCard, OnlineConfig, Session, SftRunConfig, SftTrainer, TrainSettings, Trainable,
+    start_online,
+};
 
 use crate::progress::TrainBar;
 use crate::{TrainArgs, load};
 
 /// The config of `--config`, or `defaults` when none is given (`None`: the command needs a file).
-pub(crate) fn read_config<T: DeserializeOwned>(args: &TrainArgs, what: &str, defaults: Option<&str>) -> Result<T> {
+pub(crate) fn read_config<T: DeserializeOwned>(
+    args: &TrainArgs,
+    what: &str,
+    defaults: Option<&str>,
+) -> Result<T> {
     Ok(match (&args.config, defaults) {
         (Some(p), _) => temper_train::load_toml(p)?,
         (None, Some(text)) => temper_train::parse_toml(text, Path::new("<defaults>"))?,
-        (None, None) => anyhow::bail!("temper {what} needs --config FILE.toml (see examples/{what}.toml)"),
+        (None, None) => {
+            anyhow::bail!("temper {what} needs --config FILE.toml (see examples/{what}.toml)")
+        }
+    })
+}
+
+/// `check`'s error prefixed with the config file (or `<defaults>`): run before anything is loaded or written, so a
+/// bad value fails at once and leaves no output folder behind.
+pub(crate) fn validated<E: std::fmt::Display>(
+    args: &TrainArgs,
+    check: std::result::Result<(), E>,
+) -> Result<()> {
+    check.map_err(|e| {
+        let file = args
+            .config
+            .as_ref()
+            .map_or("<defaults>".into(), |p| p.display().to_string());
+        anyhow::anyhow!("{file}: {e}")
     })
 }
 
@@ -65,11 +89,17 @@ pub(crate) fn train_and_export<M: Trainable>(
 pub fn sft(args: &TrainArgs) -> Result<()> {
     let mut run: SftRunConfig = read_config(args, "sft", None)?;
     apply_overrides(&mut run.train, &mut run.device, args);
-    let (device, model, tok) = load_for_training(&run.model, &run.device)?;
+    validated(args, run.train.validate())?;
     let (train, eval) = SftTrainer::load_data(&run)?;
+    let (device, model, tok) = load_for_training(&run.model, &run.device)?;
     let mut trainer = SftTrainer::new(&tok, &train, &eval, run.sft.clone(), &run.train)?;
     let mut session = Session::start(model, &device, run.train.clone())?;
-    let card = ModelCard::for_run(&run.model, "SFT", &run, format!("`{}`", run.train_file.display()));
+    let card = ModelCard::for_run(
+        &run.model,
+        "SFT",
+        &run,
+        format!("`{}`", run.train_file.display()),
+    );
     train_and_export(&mut session, &tok, &card, |s, bar| trainer.train(s, bar))
 }
 
@@ -79,10 +109,16 @@ fn online<C: OnlineConfig>(args: &TrainArgs, what: &str) -> Result<()> {
     let mut device = run.rollout().device.clone();
     apply_overrides(run.train_mut(), &mut device, args);
     run.rollout_mut().device = device;
+    validated(args, run.validate())?;
     let (device, model, tok) = load_for_training(&run.rollout().model, &run.rollout().device)?;
     let (mut trainer, mut session) = start_online(&run, &tok, model, &device)?;
     let task = serde_json::to_string(&run.rollout().task).unwrap_or_default();
-    let card = ModelCard::for_run(&run.rollout().model, &what.to_uppercase(), &run, format!("task `{task}`"));
+    let card = ModelCard::for_run(
+        &run.rollout().model,
+        &what.to_uppercase(),
+        &run,
+        format!("task `{task}`"),
+    );
     train_and_export(&mut session, &tok, &card, |s, bar| trainer.train(s, bar))
 }
 

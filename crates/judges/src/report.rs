@@ -60,7 +60,7 @@ pub fn load_labels(path: &Path) -> Result<Vec<(Id, Label)>> {
         if line.trim().is_empty() {
             continue;
         }
-        let raw: RawLabel = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
+        let raw: RawLabel = serde_json::from_str(line).map_err(|e| err(json_line_error(&e)))?;
         let id = id_from_json(&raw.id).ok_or_else(|| {
             err(format!(
                 "`id` must be a string or an integer, got {}",
@@ -86,7 +86,21 @@ pub fn load_labels(path: &Path) -> Result<Vec<(Id, Label)>> {
         }
         out.push((id, label));
     }
+    if out.is_empty() {
+        return Err(JudgeError::Data {
+            path: path.to_path_buf(),
+            message: "no labels in the file".into(),
+        });
+    }
     Ok(out)
+}
+
+/// A serde_json error on one JSONL line as `what (column C)`, without its own "at line 1 column C", which would
+/// contradict the file's line number in front of it.
+pub(crate) fn json_line_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let what = text.split(" at line ").next().unwrap_or(&text);
+    format!("{what} (column {})", e.column())
 }
 
 /// Two label files joined on id.

@@ -313,7 +313,8 @@ pub fn load_pairs(path: &Path) -> Result<Vec<PairItem>> {
         if line.trim().is_empty() {
             continue;
         }
-        let r: RawPair = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
+        let r: RawPair =
+            serde_json::from_str(line).map_err(|e| err(crate::report::json_line_error(&e)))?;
         let id = id_from_json(&r.id)
             .ok_or_else(|| err(format!("`id` must be a string or an integer, got {}", r.id)))?;
         if let Some(prev) = seen.insert(id.clone(), i + 1) {

@@ -302,3 +302,187 @@ fn judge_pairs_through_the_mock_endpoint_with_swap() -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// A back end that counts the calls in flight around another one (the judge runner's concurrency, seen from
+/// inside).
+#[cfg(feature = "openai")]
+struct InFlight<B> {
+    inner: B,
+    now: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(feature = "openai")]
+impl<B: ChatBackend> ChatBackend for InFlight<B> {
+    fn complete(
+        &self,
+        messages: &[Message],
+        params: &GenerationParams,
+    ) -> std::result::Result<String, ChatError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(n, SeqCst);
+        let r = self.inner.complete(messages, params);
+        self.now.fetch_sub(1, SeqCst);
+        r
+    }
+}
+
+/// Load: 1,000 pairs judged at the concurrency limit (8) against a server on 127.0.0.1 that fails 10% of its
+/// replies (500, 429, or no reply until the client's timeout), chosen by a seeded generator per connection. Every
+/// item must end judged or reported, exactly once, and the server must see each item at most 1 + max_retries
+/// times.
+#[cfg(feature = "openai")]
+#[test]
+fn a_thousand_pairs_at_the_concurrency_limit_with_ten_percent_failures() -> Result<()> {
+    use std::collections::HashMap;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    const ITEMS: usize = 1000;
+    const CONCURRENCY: usize = 8;
+    let dir = std::env::temp_dir().join(format!("temper-judges-it-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let pairs = dir.join("pairs.jsonl");
+    let lines: String = (0..ITEMS)
+        .map(|i| format!("{{\"id\": {i}, \"question\": \"Question item-{i}-end?\", \"answer_a\": \"a\", \"answer_b\": \"bb\"}}\n"))
+        .collect();
+    std::fs::write(&pairs, lines).expect("write pairs");
+
+    // Per item id: whether each request the server saw for it was answered (true) or failed on purpose (false).
+    let outcomes: Arc<Mutex<HashMap<usize, Vec<bool>>>> = Arc::default();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base_url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    {
+        let (outcomes, failed) = (Arc::clone(&outcomes), Arc::clone(&failed));
+        std::thread::spawn(move || {
+            let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { break };
+                // xorshift64: the connection's fate, 10% failing (a third each 500, 429, timeout).
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let fate = state % 30;
+                let (outcomes, failed) = (Arc::clone(&outcomes), Arc::clone(&failed));
+                std::thread::spawn(move || {
+                    let seen = mock::read_request(&mut s);
+                    let id = seen
+                        .body
+                        .split("item-")
+                        .nth(1)
+                        .and_then(|t| t.split('-').next())
+                        .and_then(|t| t.parse::<usize>().ok())
+                        .expect("the request names its item");
+                    let ok = fate >= 3;
+                    outcomes
+                        .lock()
+                        .expect("lock")
+                        .entry(id)
+                        .or_default()
+                        .push(ok);
+                    let (status, body) = match fate {
+                        0 => (500, "{\"error\": \"overloaded\"}".to_string()),
+                        1 => (429, "{\"error\": \"slow down\"}".to_string()),
+                        2 => {
+                            failed.fetch_add(1, SeqCst);
+                            std::thread::sleep(Duration::from_millis(1500));
+                            return;
+                        }
+                        _ => (
+                            200,
+                            serde_json::json!({"choices": [{"message": {"content": "[[A]]"}}]})
+                                .to_string(),
+                        ),
+                    };
+                    if !ok {
+                        failed.fetch_add(1, SeqCst);
+                    }
+                    let head = format!(
+                        "HTTP/1.1 {status} Mock\r\nContent-Length: {}\r\nRetry-After: 0\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(format!("{head}{body}").as_bytes());
+                });
+            }
+        });
+    }
+    let config = OpenAiConfig {
+        timeout_ms: 500,
+        max_retries: 1,
+        backoff_initial_ms: 5,
+        backoff_max_ms: 20,
+        ..OpenAiConfig::new(base_url, "mock-judge")
+    };
+    let backend = InFlight {
+        inner: OpenAiBackend::new(config)?,
+        now: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    };
+    let judge = LlmJudge::new(backend);
+    let rss_before = mock::peak_rss_kb();
+    let started = std::time::Instant::now();
+    let run = judge_pairs(&pairs, &judge, &JudgeRunConfig::new(false, CONCURRENCY))?;
+    let took = started.elapsed();
+    let rss_grown_kb = mock::peak_rss_kb().saturating_sub(rss_before);
+
+    // None lost, none duplicated, input order kept.
+    assert_eq!(run.records.len(), ITEMS);
+    let ids: Vec<String> = run.records.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, (0..ITEMS).map(|i| i.to_string()).collect::<Vec<_>>());
+    let outcomes = outcomes.lock().expect("lock").clone();
+    let (mut judged, mut reported) = (0, 0);
+    for (i, r) in run.records.iter().enumerate() {
+        let seen = outcomes.get(&i).map(Vec::as_slice).unwrap_or_default();
+        assert!(
+            !seen.is_empty() && seen.len() <= 2,
+            "item {i}: {} requests (1 + max_retries = 2)",
+            seen.len()
+        );
+        match (&r.error, r.winner) {
+            (None, Some(Winner::A)) => {
+                assert_eq!(r.judgments.len(), 1, "item {i}");
+                assert_eq!(
+                    seen.last(),
+                    Some(&true),
+                    "item {i} judged from a failed reply"
+                );
+                judged += 1;
+            }
+            (Some(e), None) => {
+                assert_eq!(seen.len(), 2, "item {i} reported before its retry: {e}");
+                reported += 1;
+            }
+            other => panic!("item {i} neither judged nor reported: {other:?}"),
+        }
+    }
+    let requests: usize = outcomes.values().map(Vec::len).sum();
+    let failures = failed.load(SeqCst);
+    let peak = judge.backend().peak.load(SeqCst);
+    eprintln!(
+        "load: {ITEMS} items, {requests} requests, {failures} failed on purpose, {judged} judged, {reported} reported, \
+         peak {peak} in flight, {took:?}, peak RSS +{rss_grown_kb} kB"
+    );
+    assert_eq!(judged + reported, ITEMS);
+    assert!(
+        reported > 0 && judged > 900,
+        "judged {judged}, reported {reported}"
+    );
+    assert!(
+        (ITEMS + 50..ITEMS + 200).contains(&requests),
+        "{requests} requests for about 10% retried"
+    );
+    assert_eq!(
+        peak, CONCURRENCY,
+        "the runner keeps exactly `concurrency` calls in flight at its peak"
+    );
+    assert!(
+        rss_grown_kb < 64 * 1024,
+        "peak RSS grew by {rss_grown_kb} kB"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

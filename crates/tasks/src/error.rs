@@ -38,7 +38,7 @@ pub enum TaskError {
         source: std::io::Error,
     },
     /// A line of a JSONL data file is malformed.
-    #[error("{path}:{line}: {message}")]
+    #[error("{path}{}: {message}", at_line(*.line))]
     Data {
         /// The data file.
         path: PathBuf,
@@ -53,6 +53,15 @@ pub enum TaskError {
     /// The tokenizer or its chat template failed.
     #[error(transparent)]
     Tokenizer(#[from] temper_tokenizer::TokenizerError),
+}
+
+/// `:line` after a file name, nothing for line 0 (the file as a whole).
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
 }
 
 /// `Result` with [`TaskError`].

@@ -55,7 +55,8 @@ pub fn read_gsm8k<R: BufRead>(reader: R, path: &Path) -> Result<Vec<Gsm8kExample
             line: line_no,
             message,
         };
-        let raw: Gsm8kLine = serde_json::from_str(&line).map_err(|e| data(e.to_string()))?;
+        let raw: Gsm8kLine =
+            serde_json::from_str(&line).map_err(|e| data(crate::jsonl::json_error(&e)))?;
         let answer = gsm8k_final_answer(&raw.answer)
             .ok_or_else(|| data("field `answer` has no `#### N` final answer".to_string()))?;
         out.push(Gsm8kExample {
@@ -137,7 +138,10 @@ impl Gsm8kTask {
             .enumerate()
             .map(|(i, x)| Problem {
                 id: format!("gsm8k/{split}/{i}"),
-                messages: vec![Message::system(self.instruction.clone()), Message::user(x.question.clone())],
+                messages: vec![
+                    Message::system(self.instruction.clone()),
+                    Message::user(x.question.clone()),
+                ],
                 prefill: self.prefill.clone(),
                 reference: Some(x.answer.clone()),
             })
@@ -198,17 +202,32 @@ mod tests {
         let held = task.held_out(usize::MAX)?;
         let train = task.train(usize::MAX)?;
         assert_eq!((held.len(), train.len()), (2, 3));
-        let refs: Vec<Option<&str>> = held.iter().chain(&train).map(|p| p.reference.as_deref()).collect();
-        assert_eq!(refs, [Some("72"), Some("10"), Some("18"), Some("3"), Some("1000")]);
+        let refs: Vec<Option<&str>> = held
+            .iter()
+            .chain(&train)
+            .map(|p| p.reference.as_deref())
+            .collect();
+        assert_eq!(
+            refs,
+            [Some("72"), Some("10"), Some("18"), Some("3"), Some("1000")]
+        );
         assert_eq!(held[0].messages[0], Message::system("Answer."));
-        assert!(held[0].messages[1].content.starts_with("Natalia sold clips"));
-        assert_eq!((held[1].id.as_str(), train[0].id.as_str()), ("gsm8k/held_out/1", "gsm8k/train/0"));
+        assert!(
+            held[0].messages[1]
+                .content
+                .starts_with("Natalia sold clips")
+        );
+        assert_eq!(
+            (held[1].id.as_str(), train[0].id.as_str()),
+            ("gsm8k/held_out/1", "gsm8k/train/0")
+        );
         assert_eq!(task.train(1)?.len(), 1);
         // With a separate training file both splits may come from files of any size.
         let both = Gsm8kTask::open(&fixture(), Some(&fixture()), 4, "Answer.", "<answer>")?;
         assert_eq!((both.held_out(10)?.len(), both.train(10)?.len()), (4, 5));
         assert_eq!(both.train(1)?[0].prefill, "<answer>");
-        let err = Gsm8kTask::open(&fixture(), None, 5, "", "").expect_err("nothing left to train on");
+        let err =
+            Gsm8kTask::open(&fixture(), None, 5, "", "").expect_err("nothing left to train on");
         assert!(err.to_string().starts_with("field `eval_size`: "), "{err}");
         Ok(())
     }

@@ -10,7 +10,10 @@ use crate::task::{Problem, Task};
 
 /// Reads a JSONL file, parsing each non-empty line (a JSON object) with `parse`; errors name `path:line`. A file
 /// without examples is an error.
-pub fn read_jsonl<T>(path: &Path, mut parse: impl FnMut(&Value) -> std::result::Result<T, String>) -> Result<Vec<T>> {
+pub fn read_jsonl<T>(
+    path: &Path,
+    mut parse: impl FnMut(&Value) -> std::result::Result<T, String>,
+) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).map_err(|source| TaskError::Io {
         path: path.to_path_buf(),
         source,
@@ -25,7 +28,8 @@ pub fn read_jsonl<T>(path: &Path, mut parse: impl FnMut(&Value) -> std::result::
             line: i + 1,
             message,
         };
-        let v: Value = serde_json::from_str(line).map_err(|e| err(format!("invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| err(format!("invalid JSON: {}", json_error(&e))))?;
         if !v.is_object() {
             return Err(err("expected a JSON object".into()));
         }
@@ -39,6 +43,14 @@ pub fn read_jsonl<T>(path: &Path, mut parse: impl FnMut(&Value) -> std::result::
         });
     }
     Ok(out)
+}
+
+/// A serde_json error on one JSONL line, as `what (column C)`: its own "at line 1 column C" would contradict the
+/// file's line number in front of it.
+pub fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let what = text.split(" at line ").next().unwrap_or(&text);
+    format!("{what} (column {})", e.column())
 }
 
 /// The string field `name` of a JSON object: `None` when absent or null, numbers as their text (except for
@@ -65,7 +77,9 @@ pub struct PromptExample {
 pub fn parse_prompt(v: &Value) -> std::result::Result<PromptExample, String> {
     let prompt = match string_field(v, "prompt")? {
         Some(p) => p,
-        None => string_field(v, "question")?.ok_or("missing string field `prompt` (or `question`)")?,
+        None => {
+            string_field(v, "question")?.ok_or("missing string field `prompt` (or `question`)")?
+        }
     };
     let mut reference = None;
     for name in ["answer", "reference", "solution"] {
@@ -88,7 +102,11 @@ pub struct JsonlTask {
 
 impl JsonlTask {
     /// Reads the training prompts and, when given, the held-out prompts ([`read_jsonl`] + [`parse_prompt`]).
-    pub fn open(train_file: &Path, eval_file: Option<&PathBuf>, prefill: &str) -> Result<JsonlTask> {
+    pub fn open(
+        train_file: &Path,
+        eval_file: Option<&PathBuf>,
+        prefill: &str,
+    ) -> Result<JsonlTask> {
         Ok(JsonlTask {
             train: read_jsonl(train_file, parse_prompt)?,
             eval: match eval_file {
@@ -106,7 +124,11 @@ impl JsonlTask {
             .enumerate()
             .map(|(i, x)| Problem {
                 prefill: self.prefill.clone(),
-                ..Problem::question(format!("jsonl/{split}/{i}"), x.prompt.clone(), x.reference.clone())
+                ..Problem::question(
+                    format!("jsonl/{split}/{i}"),
+                    x.prompt.clone(),
+                    x.reference.clone(),
+                )
             })
             .collect()
     }
@@ -141,30 +163,60 @@ mod tests {
     #[test]
     fn prompts_parse_and_errors_name_the_line_and_field() {
         let p = write("numeric.jsonl", "{\"question\":\"q\",\"answer\":42}\n");
-        assert_eq!(read_jsonl(&p, parse_prompt).expect("numeric answer")[0].reference.as_deref(), Some("42"));
+        assert_eq!(
+            read_jsonl(&p, parse_prompt).expect("numeric answer")[0]
+                .reference
+                .as_deref(),
+            Some("42")
+        );
         let cases = [
-            ("bad_json.jsonl", "{\"prompt\":\"ok\"}\n{not json}\n", ":2: invalid JSON"),
+            (
+                "bad_json.jsonl",
+                "{\"prompt\":\"ok\"}\n{not json}\n",
+                ":2: invalid JSON",
+            ),
             ("array.jsonl", "[1]\n", ":1: expected a JSON object"),
-            ("no_prompt.jsonl", "{\"answer\":\"1\"}\n", ":1: missing string field `prompt` (or `question`)"),
-            ("number_prompt.jsonl", "{\"prompt\":3}\n", ":1: field `prompt` must be a string, got 3"),
-            ("empty.jsonl", "\n\n", ":0: no examples in file"),
+            (
+                "no_prompt.jsonl",
+                "{\"answer\":\"1\"}\n",
+                ":1: missing string field `prompt` (or `question`)",
+            ),
+            (
+                "number_prompt.jsonl",
+                "{\"prompt\":3}\n",
+                ":1: field `prompt` must be a string, got 3",
+            ),
+            ("empty.jsonl", "\n\n", "empty.jsonl: no examples in file"),
         ];
         for (name, text, want) in cases {
-            let e = read_jsonl(&write(name, text), parse_prompt).expect_err(name).to_string();
+            let e = read_jsonl(&write(name, text), parse_prompt)
+                .expect_err(name)
+                .to_string();
             assert!(e.contains(want) && e.contains(name), "{e}");
         }
-        let e = read_jsonl(Path::new("/nonexistent/p.jsonl"), parse_prompt).expect_err("missing").to_string();
+        let e = read_jsonl(Path::new("/nonexistent/p.jsonl"), parse_prompt)
+            .expect_err("missing")
+            .to_string();
         assert!(e.starts_with("/nonexistent/p.jsonl: "), "{e}");
     }
 
     #[test]
     fn jsonl_task_hands_out_the_files_prompts_in_order() -> Result<()> {
-        let train = write("train.jsonl", "{\"prompt\":\" a \",\"answer\":\"1\"}\n\n{\"question\":\"b\"}\n");
+        let train = write(
+            "train.jsonl",
+            "{\"prompt\":\" a \",\"answer\":\"1\"}\n\n{\"question\":\"b\"}\n",
+        );
         let eval = write("eval.jsonl", "{\"prompt\":\"c\",\"solution\":\"3\"}\n");
         let task = JsonlTask::open(&train, Some(&eval), "<answer>")?;
         let got = task.train(usize::MAX)?;
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0], Problem { prefill: "<answer>".into(), ..Problem::question("jsonl/train/0", " a ", Some("1".into())) });
+        assert_eq!(
+            got[0],
+            Problem {
+                prefill: "<answer>".into(),
+                ..Problem::question("jsonl/train/0", " a ", Some("1".into()))
+            }
+        );
         assert_eq!(got[1].reference, None);
         assert_eq!(task.train(1)?.len(), 1);
         assert_eq!(task.held_out(5)?[0].reference.as_deref(), Some("3"));

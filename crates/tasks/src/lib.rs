@@ -34,13 +34,15 @@ mod rng;
 mod spec;
 mod task;
 
-pub use arithmetic::{ArithOp, ArithmeticConfig, ArithmeticProblem, ArithmeticTask, HELD_OUT_ONE_IN, MAX_TERMS, Tail};
+pub use arithmetic::{
+    ArithOp, ArithmeticConfig, ArithmeticProblem, ArithmeticTask, HELD_OUT_ONE_IN, MAX_TERMS, Tail,
+};
 pub use error::{Result, TaskError};
 pub use gsm8k::{Gsm8kExample, Gsm8kTask, load_gsm8k, read_gsm8k};
-pub use jsonl::{JsonlTask, PromptExample, parse_prompt, read_jsonl, string_field};
+pub use jsonl::{JsonlTask, PromptExample, json_error, parse_prompt, read_jsonl, string_field};
 pub use pairs::{
-    MAX_SYNTHETIC_DIGITS, Mistake, PreferencePair, SyntheticSpec, SyntheticStats, allocate, parse_op, problem_space,
-    synthetic_pairs, synthetic_prompt, wrong_answer,
+    MAX_SYNTHETIC_DIGITS, Mistake, PreferencePair, SyntheticSpec, SyntheticStats, allocate,
+    parse_op, problem_space, synthetic_pairs, synthetic_prompt, wrong_answer,
 };
 pub use prompts::{ARITHMETIC_INSTRUCTION, AnswerPrompt, ArithmeticPrompts};
 pub use render::{RenderedPrompt, plain_prompt, render};

@@ -152,7 +152,22 @@ impl TrainSettings {
             ));
         }
         if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
-            return Err(format!("train.learning_rate must be a finite number >= 0, got {}", self.learning_rate));
+            return Err(format!(
+                "train.learning_rate must be a finite number >= 0, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!(
+                "train.weight_decay must be a finite number >= 0, got {}",
+                self.weight_decay
+            ));
+        }
+        if !(self.adam_epsilon > 0.0 && self.adam_epsilon.is_finite()) {
+            return Err(format!(
+                "train.adam_epsilon must be a finite number > 0, got {}",
+                self.adam_epsilon
+            ));
         }
         if let Some(c) = self.max_grad_norm
             && c.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
@@ -178,11 +193,43 @@ pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
     parse_toml(&text, path)
 }
 
-/// Parses TOML text; `path` names it in errors.
+/// Parses TOML text; `path` names it in errors, which are one line: `line L, column C: what` (the `toml` crate's
+/// own message spans several lines with a drawing of the spot).
 pub fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
-    toml::from_str(text).map_err(|e| TrainError::Config {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            match key_at(text, span.start) {
+                Some(key) => format!("line {line}, column {column} (`{key}`): "),
+                None => format!("line {line}, column {column}: "),
+            }
+        });
+        let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        TrainError::Config {
+            path: path.to_path_buf(),
+            message: format!("{}{what}", at.unwrap_or_default()),
+        }
+    })
+}
+
+/// The dotted key whose value starts at byte `at` (`train.steps` for the `5` of `steps = 5` under `[train]`), when
+/// `at` is right of a `key =` on its line.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = &before[line_start..];
+    let key = line.split_once('=')?.0.trim();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
     })
 }
 
@@ -193,20 +240,66 @@ mod tests {
     #[test]
     fn defaults_follow_hf_and_unknown_fields_are_rejected() {
         let s = TrainSettings::default();
-        assert_eq!((s.adam_beta1, s.adam_beta2, s.adam_epsilon, s.max_grad_norm), (0.9, 0.999, 1e-8, Some(1.0)));
+        assert_eq!(
+            (s.adam_beta1, s.adam_beta2, s.adam_epsilon, s.max_grad_norm),
+            (0.9, 0.999, 1e-8, Some(1.0))
+        );
         assert_eq!(s.micro_batch(), 8);
-        let err = parse_toml::<TrainSettings>("steps = 3\nlearning_rat = 1.0\n", Path::new("x.toml"))
-            .expect_err("typo must be rejected");
+        let err =
+            parse_toml::<TrainSettings>("steps = 3\nlearning_rat = 1.0\n", Path::new("x.toml"))
+                .expect_err("typo must be rejected");
         assert!(err.to_string().contains("learning_rat"), "{err}");
-        let bad: TrainSettings = parse_toml("batch_size = 6\nmicro_batch_size = 4\n", Path::new("x.toml")).expect("parses");
+        // Errors are one line with the file, line and column.
+        for (text, want) in [
+            (
+                "steps = 3\nbatch_size = -1\n",
+                "config x.toml: line 2, column 14 (`batch_size`): invalid value: integer `-1`, expected usize",
+            ),
+            (
+                "learning_rate = \"fast\"",
+                "config x.toml: line 1, column 17 (`learning_rate`): invalid type: string \"fast\", expected f64",
+            ),
+            (
+                "[lora]\nrank = \"8\"",
+                "config x.toml: line 2, column 8 (`lora.rank`): invalid type: string \"8\"",
+            ),
+            ("steps = [", "config x.toml: line 1, column 10 (`steps`): unclosed array"),
+        ] {
+            let err = parse_toml::<TrainSettings>(text, Path::new("x.toml"))
+                .expect_err(text)
+                .to_string();
+            assert!(
+                err.starts_with(want) && !err.contains('\n'),
+                "{text:?}: {err}"
+            );
+        }
+        for (text, want) in [
+            ("learning_rate = nan", "train.learning_rate"),
+            ("learning_rate = -inf", "train.learning_rate"),
+            ("weight_decay = nan", "train.weight_decay"),
+            ("adam_epsilon = 0.0", "train.adam_epsilon"),
+            ("adam_beta1 = nan", "train.adam_beta1"),
+            ("max_grad_norm = -1.0", "train.max_grad_norm"),
+        ] {
+            let s: TrainSettings = parse_toml(text, Path::new("x.toml")).expect(text);
+            assert!(s.validate().expect_err(text).contains(want), "{text}");
+        }
+        let bad: TrainSettings = parse_toml(
+            "batch_size = 6\nmicro_batch_size = 4\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
         assert!(bad.validate().expect_err("6 % 4").contains("multiple"));
         assert_eq!(s.lora, None, "full fine-tuning by default");
     }
 
     #[test]
     fn lora_table_parses_with_peft_defaults_and_rejects_bad_fields() {
-        let s: TrainSettings = parse_toml("lora = { rank = 4, alpha = 8.0, targets = [\"q_proj\", \"down_proj\"] }\n", Path::new("x.toml"))
-            .expect("parses");
+        let s: TrainSettings = parse_toml(
+            "lora = { rank = 4, alpha = 8.0, targets = [\"q_proj\", \"down_proj\"] }\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
         let l = s.lora.clone().expect("lora");
         assert_eq!((l.rank, l.alpha, l.dropout, l.scale()), (4, 8.0, 0.0, 2.0));
         s.validate().expect("valid");
@@ -227,7 +320,8 @@ mod tests {
             let err = s.validate().expect_err(text);
             assert!(err.contains(want), "{text}: {err}");
         }
-        let err = parse_toml::<TrainSettings>("lora = { rank = 4, r = 2 }", Path::new("x.toml")).expect_err("unknown");
+        let err = parse_toml::<TrainSettings>("lora = { rank = 4, r = 2 }", Path::new("x.toml"))
+            .expect_err("unknown");
         assert!(err.to_string().contains("unknown field `r`"), "{err}");
     }
 }

@@ -636,6 +636,7 @@ impl PairsConfig {
         if self.num_prompts == 0 {
             return Err(err("num_prompts must be at least 1".into()));
         }
+        self.generation.validate().map_err(|e| err(format!("generation.{e}")))?;
         build_weighted_sum(&self.reward).map_err(|e| TrainError::Reward(e.to_string()))?;
         Ok(())
     }

@@ -62,7 +62,8 @@ fn completion(content: &str) -> String {
     .to_string()
 }
 
-fn read_request(s: &mut TcpStream) -> Seen {
+/// Reads one request (head and `Content-Length` body) from `s`.
+pub fn read_request(s: &mut TcpStream) -> Seen {
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let mut buf = Vec::new();
@@ -159,4 +160,14 @@ pub fn serve(script: Vec<Reply>) -> Server {
         seen,
         handle: Some(handle),
     }
+}
+
+/// Peak resident memory of this process (`VmHWM` of `/proc/self/status`, kB).
+pub fn peak_rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
 }
