@@ -51,10 +51,10 @@ pub struct RunArgs {
     #[arg(long)]
     system: Option<String>,
     /// Most model replies before giving up.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, allow_negative_numbers = true)]
     max_steps: usize,
     /// New tokens per reply.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, allow_negative_numbers = true)]
     max_new_tokens: usize,
     /// Device of a local model.
     #[arg(long, default_value = "cpu")]

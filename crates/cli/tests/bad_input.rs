@@ -222,6 +222,10 @@ fn cases() -> Vec<Case> {
         case(&["eval", "--task", "arithmetic", "--model", "{D}/mismatch", "--out", "{D}/out"], 1, &["vocab_size is 320"]),
         case(&["rag", "index", "{D}/none", "--index", "{D}/out"], 1, &["{D}/none"]),
         case(&["rag", "query", "what", "--index", "{D}/none"], 1, &["{D}/none"]),
+        case(&["tools", "run", "--prompt", "hi", "--model", "{D}/none", "--transcript", "{D}/out"], 1, &["{D}/none"]),
+        case(&["tools", "run", "--prompt", "hi", "--model", "{D}/tiny", "--index", "{D}/none", "--transcript", "{D}/out"], 1, &["{D}/none"]),
+        case(&["tools", "run", "--prompt", "hi", "--model", "{D}/mismatch", "--transcript", "{D}/out"], 1, &["vocab_size is 320"]),
+        case(&["tools", "run", "--prompt", "hi", "--model", "{D}/tiny", "--max-steps", "-1"], 2, &["--max-steps"]),
     ];
     for (cmd, top) in trainers() {
         let train = |body: &str| format!("{top}[train]\noutput_dir = \"{{D}}/out\"\n{body}\n");
