@@ -53,6 +53,8 @@ struct Options {
     quick: bool,
     /// Build the benches in the release profile.
     release: bool,
+    /// `--only minilm`: only the MiniLM encoding bench.
+    minilm_only: bool,
 }
 
 impl Options {
@@ -64,6 +66,10 @@ impl Options {
             match a.as_str() {
                 "--quick" => o.quick = true,
                 "--release" => o.release = true,
+                "--only" => match it.next().map(String::as_str) {
+                    Some("minilm") => o.minilm_only = true,
+                    other => bail!("--only {}: expected `minilm`", other.unwrap_or("")),
+                },
                 "--vs" => {
                     let v = it.next().context("--vs needs a value: transformers or trl")?;
                     for name in v.split(',') {
@@ -74,15 +80,22 @@ impl Options {
                         }
                     }
                 }
-                other => bail!("unknown argument `{other}` (usage: bench [--vs transformers|trl] [--quick] [--release])"),
+                other => bail!(
+                    "unknown argument `{other}` (usage: bench [--vs transformers|trl] [--only minilm] [--quick] [--release])"
+                ),
             }
         }
         Ok(o)
     }
 
-    /// The inference benches run unless only TRL was asked for.
+    /// The inference benches run unless only TRL (or only MiniLM) was asked for.
     fn inference(&self) -> bool {
-        self.transformers || !self.trl
+        !self.minilm_only && (self.transformers || !self.trl)
+    }
+
+    /// The MiniLM encoding bench runs with the inference benches, or alone.
+    fn minilm(&self) -> bool {
+        self.minilm_only || self.inference()
     }
 }
 
@@ -198,10 +211,13 @@ fn venv_python(trl: bool) -> Result<PathBuf> {
         c.args(["-m", "venv"]).arg(&venv);
         status(c)?;
     }
-    let check = Command::new(&py).args(["-c", "import torch, transformers, gguf, accelerate"]).status()?;
+    let check =
+        Command::new(&py).args(["-c", "import torch, transformers, gguf, accelerate, sentence_transformers"]).status()?;
     if !check.success() {
         let mut c = Command::new(&py);
-        c.args(["-m", "pip", "install", "-q", "torch", "transformers", "gguf", "numpy", "accelerate"]);
+        c.args([
+            "-m", "pip", "install", "-q", "torch", "transformers", "gguf", "numpy", "accelerate", "sentence-transformers",
+        ]);
         status(c)?;
     }
     if trl {
@@ -226,6 +242,69 @@ fn run_baseline(root: &Path, trl: bool, script: &str, extra: &[&str]) -> Result<
         bail!("{script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     parse_baseline(&String::from_utf8_lossy(&out.stdout)).with_context(|| script.to_string())
+}
+
+/// Runs `crates/rag/benches/minilm.rs` (Temper's MiniLM encoder, interleaved with sentence-transformers when
+/// `python` is given) and returns the JSON of its last line.
+fn minilm_bench(profile: &str, python: Option<&Path>) -> Result<serde_json::Value> {
+    let mut c = cargo();
+    c.args(["bench", "--profile", profile, "-p", "temper-rag", "--features", "dense", "--bench", "minilm"]);
+    if let Some(py) = python {
+        c.env("MINILM_VS_PYTHON", py);
+    }
+    let out = c.stderr(std::process::Stdio::inherit()).output().context("running the minilm bench")?;
+    if !out.status.success() {
+        bail!("the minilm bench failed with {}", out.status);
+    }
+    parse_baseline(&String::from_utf8_lossy(&out.stdout)).context("the minilm bench's JSON")
+}
+
+/// The report section of the MiniLM bench's JSON: texts/s medians of each side and the per-round ratios.
+fn minilm_section(v: &serde_json::Value) -> Result<String> {
+    let obj = v.as_object().context("not a JSON object")?;
+    let vs = obj.contains_key("baseline");
+    let mut out = String::from(
+        "## MiniLM encoding (all-MiniLM-L6-v2, batches of 32 sorted by length)\n\nRounds interleaved in one run: \
+         Temper, sentence-transformers, Temper, … (`crates/rag/benches/minilm.rs`).\n\n",
+    );
+    out.push_str(if vs {
+        "| benchmark | texts | Temper texts/s (median) | sentence-transformers texts/s (median) | ratio (median) | \
+         ratio per round |\n|---|---:|---:|---:|---:|---|\n"
+    } else {
+        "| benchmark | texts | Temper texts/s (median) |\n|---|---:|---:|\n"
+    });
+    for (key, e) in obj.iter().filter(|(k, _)| k.starts_with("minilm/")) {
+        let num = |f: &str| e[f].as_f64().with_context(|| format!("{key}: no `{f}`"));
+        let texts = e["texts"].as_u64().with_context(|| format!("{key}: no `texts`"))?;
+        if vs {
+            let ratios: Vec<String> = e["ratios"]
+                .as_array()
+                .with_context(|| format!("{key}: no `ratios`"))?
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .map(|r| format!("{r:.2}"))
+                .collect();
+            out.push_str(&format!(
+                "| {key} | {texts} | {:.1} | {:.1} | {:.2}x | {} |\n",
+                num("temper_median")?,
+                num("st_median")?,
+                num("ratio_median")?,
+                ratios.join(", ")
+            ));
+        } else {
+            out.push_str(&format!("| {key} | {texts} | {:.1} |\n", num("temper_median")?));
+        }
+    }
+    if let Some(b) = obj.get("baseline") {
+        out.push_str(&format!(
+            "\nBaseline: sentence-transformers {} on torch {} with {} threads.\n",
+            b["sentence_transformers"].as_str().unwrap_or("?"),
+            b["torch"].as_str().unwrap_or("?"),
+            b["threads"]
+        ));
+    }
+    out.push('\n');
+    Ok(out)
 }
 
 /// Runs one criterion bench target.
@@ -313,6 +392,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         report.push('\n');
     }
 
+    if o.minilm() {
+        let python = if o.transformers || o.minilm_only { Some(venv_python(false)?) } else { None };
+        report.push_str(&minilm_section(&minilm_bench(profile, python.as_deref())?)?);
+    }
+
     if o.trl {
         criterion("temper-train", "steps", profile, o.quick)?;
         // (median tokens/s, fastest step in s)
@@ -390,6 +474,7 @@ mod tests {
             ("--vs trl --quick", Options { trl: true, quick: true, ..Options::default() }),
             ("--vs transformers --release", Options { transformers: true, release: true, ..Options::default() }),
             ("--vs transformers,trl", Options { transformers: true, trl: true, ..Options::default() }),
+            ("--only minilm", Options { minilm_only: true, ..Options::default() }),
             ("--vs trl --vs transformers", Options { transformers: true, trl: true, ..Options::default() }),
         ];
         for (line, want) in cases {
@@ -398,9 +483,12 @@ mod tests {
         assert!(Options::default().inference());
         assert!(!Options::parse(&args("--vs trl")).expect("trl").inference());
         assert!(Options::parse(&args("--vs trl,transformers")).expect("both").inference());
-        for bad in ["--vs", "--vs vllm", "--fast"] {
+        let only = Options::parse(&args("--only minilm")).expect("only");
+        assert!(only.minilm() && !only.inference());
+        assert!(Options::default().minilm() && !Options::parse(&args("--vs trl")).expect("trl").minilm());
+        for bad in ["--vs", "--vs vllm", "--fast", "--only", "--only bert"] {
             let e = Options::parse(&args(bad)).expect_err(bad).to_string();
-            assert!(e.contains("--vs") || e.contains("--fast"), "{bad}: {e}");
+            assert!(e.contains("--vs") || e.contains("--fast") || e.contains("--only"), "{bad}: {e}");
         }
     }
 
@@ -456,6 +544,23 @@ mod tests {
         assert_eq!(replace_section("", &new), new);
         // A second run over its own output changes nothing.
         assert_eq!(replace_section(&appended, &new), appended);
+    }
+
+    #[test]
+    fn minilm_section_shows_medians_and_every_round() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"minilm/faq_sections": {"texts": 230, "temper_median": 6.5, "st_median": 5.0, "ratio_median": 1.3,
+                 "ratios": [1.25, 1.3, 1.41]},
+                "baseline": {"torch": "2.15.0", "sentence_transformers": "6.3.0", "threads": 2}}"#,
+        )
+        .expect("json");
+        let s = minilm_section(&v).expect("section");
+        assert!(s.contains("| minilm/faq_sections | 230 | 6.5 | 5.0 | 1.30x | 1.25, 1.30, 1.41 |\n"), "{s}");
+        assert!(s.contains("sentence-transformers 6.3.0 on torch 2.15.0 with 2 threads"), "{s}");
+        let alone: serde_json::Value =
+            serde_json::from_str(r#"{"minilm/faq_sentences": {"texts": 1024, "temper_median": 80.25}}"#).expect("json");
+        assert!(minilm_section(&alone).expect("section").contains("| minilm/faq_sentences | 1024 | 80.2 |\n"));
+        assert!(minilm_section(&serde_json::json!({"minilm/x": {"texts": 1}})).is_err());
     }
 
     #[test]

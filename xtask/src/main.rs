@@ -16,10 +16,11 @@ commands:
   help                 print this message
   test                 fetch the assets the tests need, then run every test of the workspace
   tidy                 check the source tree's conventions (also runs as a test)
-  bench [--vs transformers|trl|transformers,trl] [--quick] [--release]
+  bench [--vs transformers|trl|transformers,trl] [--only minilm] [--quick] [--release]
                        run the criterion benchmarks, write target/bench-report.md;
                        --vs runs the same work in transformers / TRL (a venv it creates),
-                       prints the ratios (--vs trl also updates its section of docs/benchmarks.md)
+                       prints the ratios (--vs trl also updates its section of docs/benchmarks.md);
+                       --only minilm: MiniLM encoding, interleaved with sentence-transformers
   plot METRICS.jsonl --keys a,b --out FILE.svg [--title T]
                        chart metrics of a training run as SVG
   chaos [--kills N] [--seed S] [--algos sft,dpo,grpo]

@@ -4,7 +4,8 @@
 //!   sections), each with its source id and byte offsets.
 //! - [`Retriever`] is the seam (one required method: a query and k → ranked [`Hit`]s). It is implemented by
 //!   [`Bm25`] (the sparse side, with a real [`Analyzer`]), [`DenseRetriever`] over an [`ExactIndex`] or an HNSW
-//!   index (feature `hnsw`), and [`Rrf`] (reciprocal rank fusion); [`Reranked`] plugs in a [`Reranker`].
+//!   index (feature `hnsw`), and [`Rrf`] (reciprocal rank fusion); [`Reranked`] plugs in a [`Reranker`],
+//!   e.g. [`LlmReranker`] (a chat model rates each passage 0–10).
 //! - [`CorpusIndex`] indexes a folder, persists itself and re-indexes only changed files.
 //! - [`ask`] answers from retrieved passages through any `temper_chat::ChatBackend`, with citations checked.
 //! - [`metrics`] computes recall@k, precision@k, MRR and nDCG@k as `trec_eval` does.
@@ -35,6 +36,7 @@ mod ground;
 mod hnsw;
 mod html;
 pub mod metrics;
+mod rerank;
 mod retriever;
 mod vectors;
 
@@ -48,7 +50,10 @@ pub use error::{RagError, Result};
 pub use fusion::{Rrf, fuse};
 pub use ground::{GroundedAnswer, Passage, SYSTEM_PROMPT, ask, cited_numbers, grounded_prompt};
 #[cfg(feature = "hnsw")]
-pub use hnsw::{HnswIndex, HnswParams};
+pub use hnsw::{HNSW_FILE, HnswIndex, HnswParams};
 pub use html::html_to_text;
+pub use rerank::{
+    Judgement, LlmReranker, MAX_RATING, RERANK_PROMPT, UNPARSED, parse_rating, rerank_messages,
+};
 pub use retriever::{Hit, Reranked, Reranker, Retriever, sort_hits};
 pub use vectors::{DenseRetriever, Embedder, ExactIndex, VectorSearch, dot};

@@ -38,7 +38,9 @@ pub trait Reranker {
     fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<f32>>;
 }
 
-/// A retriever whose first `depth` hits are re-ordered by a [`Reranker`]; `text` looks a chunk's text up by id.
+/// A retriever whose first `depth` hits are re-ordered by a [`Reranker`] (equal scores keep the first stage's
+/// order); `text` looks a chunk's text up by id. When more than `depth` hits are asked for, the first stage's hits
+/// after the first `depth` follow the re-ranked ones in their own order, with their first-stage scores.
 pub struct Reranked<R, S, T> {
     /// The first stage.
     pub inner: R,
@@ -52,13 +54,21 @@ pub struct Reranked<R, S, T> {
 
 impl<R: Retriever, S: Reranker, T: Fn(&str) -> Result<String>> Retriever for Reranked<R, S, T> {
     fn retrieve(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
-        let hits = self.inner.retrieve(query, self.depth.max(k))?;
+        let mut hits = self.inner.retrieve(query, self.depth.max(k))?;
+        let rest = hits.split_off(self.depth.min(hits.len()));
         let texts = hits
             .iter()
             .map(|h| (self.text)(&h.chunk_id))
             .collect::<Result<Vec<String>>>()?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let scores = self.reranker.score(query, &refs)?;
+        if scores.len() != hits.len() {
+            return Err(crate::error::RagError::Index(format!(
+                "the re-ranker returned {} scores for {} passages",
+                scores.len(),
+                hits.len()
+            )));
+        }
         let mut out: Vec<Hit> = hits
             .into_iter()
             .zip(scores)
@@ -67,9 +77,17 @@ impl<R: Retriever, S: Reranker, T: Fn(&str) -> Result<String>> Retriever for Rer
                 score,
             })
             .collect();
-        sort_hits(&mut out);
+        // Stable: passages the re-ranker scores equally keep the first stage's order.
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.extend(rest);
         out.truncate(k);
         Ok(out)
+    }
+}
+
+impl<T: Reranker + ?Sized> Reranker for &T {
+    fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<f32>> {
+        (**self).score(query, passages)
     }
 }
 
@@ -118,6 +136,12 @@ mod tests {
             .map(|h| h.chunk_id)
             .collect();
         assert_eq!(ids, ["ccc", "bb"]);
+        // Depth 2: only `a` and `bb` are re-scored; `ccc` follows with its first-stage score.
+        let shallow = Reranked { depth: 2, ..r };
+        let hits = shallow.retrieve("q", 3)?;
+        let ids: Vec<&str> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
+        assert_eq!(ids, ["bb", "a", "ccc"]);
+        assert_eq!(hits[2].score, 1.0);
         let boxed: Box<dyn Retriever> = Box::new(Fixed);
         assert_eq!(boxed.retrieve("q", 1)?.len(), 1);
         Ok(())
