@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use temper_rag::metrics::{Qrels, QueryMetrics};
 use temper_rag::{
-    Chunker, CorpusIndex, DenseRetriever, Embedder, Hit, IndexConfig, MiniLm, Retriever, Rrf, ask,
+    Chunker, CorpusIndex, DenseRetriever, Embedder, HNSW_FILE, Hit, HnswParams, IndexConfig,
+    LlmReranker, MiniLm, Reranked, Retriever, Rrf, ask,
 };
 
 /// The index folder used when `--index` is not given (under the current directory).
@@ -50,9 +51,16 @@ pub struct IndexArgs {
     /// The index folder.
     #[arg(long, default_value = DEFAULT_INDEX)]
     index: PathBuf,
-    /// Also embed the chunks with MiniLM (needed by `--mode dense|hybrid`).
+    /// Also embed the chunks with MiniLM (needed by `--mode dense|hybrid|hnsw`).
     #[arg(long)]
     dense: bool,
+    /// Also build an HNSW graph of the embeddings (`hnsw.bin`, needed by `--mode hnsw`; implies `--dense`). Once
+    /// built, it is rebuilt whenever re-indexing changes the embeddings.
+    #[arg(long)]
+    hnsw: bool,
+    /// The HNSW graph's candidate list size while building.
+    #[arg(long, default_value_t = 100)]
+    ef_construction: usize,
     /// Largest chunk in bytes (Markdown sections longer than this are split by paragraphs).
     #[arg(long, default_value_t = 1500)]
     max_bytes: usize,
@@ -70,6 +78,8 @@ pub enum Mode {
     Dense,
     /// Reciprocal rank fusion of BM25 and dense.
     Hybrid,
+    /// MiniLM embeddings, approximate top-k with the HNSW graph (`temper rag index --hnsw`).
+    Hnsw,
 }
 
 #[derive(Args)]
@@ -83,9 +93,19 @@ pub struct RetrieveArgs {
     /// Number of hits.
     #[arg(short, long, default_value_t = 5)]
     k: usize,
+    /// The HNSW search's candidate list size (`--mode hnsw`; default: the one it was built with, 100).
+    #[arg(long)]
+    ef: Option<usize>,
     /// The RRF constant of `--mode hybrid`.
     #[arg(long, allow_negative_numbers = true, default_value_t = 60.0)]
     rrf_k: f32,
+    /// Re-rank the first `--rerank-depth` hits with an LLM judge that rates each passage 0-10: `openai:<model>`
+    /// (endpoint from the environment, as `temper judge`), an asset name or a model path (on the CPU).
+    #[arg(long)]
+    rerank: Option<String>,
+    /// How many first-stage hits the judge rates (the rest follow in first-stage order).
+    #[arg(long, default_value_t = 20)]
+    rerank_depth: usize,
 }
 
 #[derive(Args)]
@@ -200,12 +220,23 @@ fn index_cmd(a: &IndexArgs) -> Result<()> {
     };
     let start = std::time::Instant::now();
     let report = idx.update_from_dir(&a.dir)?;
-    let embedded = if a.dense {
+    // An index that has embeddings keeps them complete: new and changed chunks are embedded too.
+    let embedded = if a.dense || a.hnsw || idx.dense_model().is_some() {
         idx.embed_missing(DENSE_MODEL, &minilm()?, 32)?
     } else {
         0
     };
     idx.save(&a.index)?;
+    let hnsw_path = a.index.join(HNSW_FILE);
+    let stale = hnsw_path.is_file() && idx.open_hnsw(&a.index, None).is_err();
+    let hnsw_built = a.hnsw || stale;
+    if hnsw_built {
+        let params = HnswParams {
+            ef_construction: a.ef_construction,
+            ..HnswParams::default()
+        };
+        idx.build_hnsw(params)?.save(&hnsw_path)?;
+    }
     let seconds = start.elapsed().as_secs_f64();
     for (path, reason) in &report.skipped {
         eprintln!("skipped {path}: {reason}");
@@ -213,12 +244,12 @@ fn index_cmd(a: &IndexArgs) -> Result<()> {
     if a.json {
         let json = serde_json::json!({
             "report": report, "files": idx.num_files(), "chunks": idx.chunks().len(), "embedded": embedded,
-            "seconds": seconds, "index": a.index,
+            "hnsw_built": hnsw_built, "seconds": seconds, "index": a.index,
         });
         println!("{json}");
     } else {
         println!(
-            "{} files ({} added, {} changed, {} unchanged, {} removed, {} skipped), {} chunks, {} embedded, {:.2}s → {}",
+            "{} files ({} added, {} changed, {} unchanged, {} removed, {} skipped), {} chunks, {} embedded{}, {:.2}s → {}",
             idx.num_files(),
             report.added.len(),
             report.changed.len(),
@@ -227,6 +258,7 @@ fn index_cmd(a: &IndexArgs) -> Result<()> {
             report.skipped.len(),
             idx.chunks().len(),
             embedded,
+            if hnsw_built { ", HNSW built" } else { "" },
             seconds,
             a.index.display()
         );
@@ -243,11 +275,43 @@ fn with_retriever<T>(
     if args.k == 0 {
         bail!("-k must be > 0");
     }
+    let judge = match &args.rerank {
+        Some(model) => {
+            if args.rerank_depth == 0 {
+                bail!("--rerank-depth must be > 0");
+            }
+            let spec = crate::judge::JudgeSpec::parse(model)?;
+            Some(LlmReranker::new(
+                crate::judge::build_backend(&spec, "cpu")?.0,
+            ))
+        }
+        None => None,
+    };
+    let text = |id: &str| Ok(idx.chunk(id)?.indexed_text());
+    let f = |r: &dyn Retriever| match &judge {
+        Some(judge) => f(&Reranked {
+            inner: r,
+            reranker: judge,
+            text,
+            depth: args.rerank_depth,
+        }),
+        None => f(r),
+    };
     if args.mode == Mode::Bm25 {
         return f(idx.bm25());
     }
     if idx.dense_model().is_none() {
         bail!("the index has no embeddings: run `temper rag index DIR --dense`");
+    }
+    if args.mode == Mode::Hnsw {
+        let hnsw = idx
+            .open_hnsw(&args.index, args.ef)
+            .context("run `temper rag index DIR --hnsw` to build the graph")?;
+        let model = minilm()?;
+        return f(&DenseRetriever {
+            embedder: &model,
+            index: hnsw,
+        });
     }
     let model = minilm()?;
     let dense = DenseRetriever {

@@ -206,7 +206,67 @@ fn embed_dense_and_hybrid_queries() {
         ));
         assert_eq!(hits[0]["chunk_id"], "guide/boot.txt#0", "{mode}: {hits}");
     }
+    // HNSW: missing until built, then equal to exact search on this small corpus; rebuilt when a file changes.
+    let out = temper(&root, &["rag", "query", "boot", "--mode", "hnsw"]);
+    assert!(
+        !out.status.success(),
+        "hnsw query without a graph must fail"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--hnsw"));
+    let report = json(temper(&root, &["rag", "index", "docs", "--hnsw", "--json"]));
+    assert_eq!(report["hnsw_built"], true);
+    assert!(root.join(".temper-rag/hnsw.bin").is_file());
+    let query = |mode: &str| {
+        json(temper(
+            &root,
+            &[
+                "rag",
+                "query",
+                "what starts the operating system kernel",
+                "--mode",
+                mode,
+                "-k",
+                "4",
+                "--json",
+            ],
+        ))
+    };
+    let ids = |hits: &serde_json::Value| -> Vec<String> {
+        hits.as_array()
+            .expect("a JSON array")
+            .iter()
+            .map(|h| h["chunk_id"].as_str().expect("a chunk id").to_string())
+            .collect()
+    };
+    assert_eq!(ids(&query("hnsw")), ids(&query("dense")));
+    std::fs::write(
+        root.join("docs/guide/boot.txt"),
+        "Systemd starts services after the kernel boots.\n",
+    )
+    .expect("rewrite");
+    let report = json(temper(&root, &["rag", "index", "docs", "--json"]));
+    assert_eq!(
+        report["embedded"], 1,
+        "the changed file's chunk is embedded: {report}"
+    );
+    assert_eq!(
+        report["hnsw_built"], true,
+        "a stale graph is rebuilt: {report}"
+    );
+    assert_eq!(ids(&query("hnsw")), ids(&query("dense")));
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Runs `temper` in `root` against the OpenAI-compatible endpoint at `url` (with its own `TEMPER_HOME`).
+fn temper_with_endpoint(root: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_temper"))
+        .current_dir(root)
+        .env("TEMPER_JUDGE_BASE_URL", url)
+        .env("TEMPER_JUDGE_API_KEY", "test")
+        .env("TEMPER_HOME", root.join("home"))
+        .args(args)
+        .output()
+        .expect("run temper")
 }
 
 /// Serves OpenAI chat completions on a local port: each reply is the next of `replies`; returns the base URL and
@@ -257,12 +317,10 @@ fn ask_cites_retrieved_chunks_and_reports_unknown_citations() {
     let (url, server) = fake_openai(vec![
         "Dpkg unpacks one archive [1]; apt resolves dependencies [2, 7].".into(),
     ]);
-    let out = Command::new(env!("CARGO_BIN_EXE_temper"))
-        .current_dir(&root)
-        .env("TEMPER_JUDGE_BASE_URL", &url)
-        .env("TEMPER_JUDGE_API_KEY", "test")
-        .env("TEMPER_HOME", root.join("home"))
-        .args([
+    let out = temper_with_endpoint(
+        &root,
+        &url,
+        &[
             "rag",
             "ask",
             "What does dpkg do with a deb archive?",
@@ -271,9 +329,8 @@ fn ask_cites_retrieved_chunks_and_reports_unknown_citations() {
             "-k",
             "2",
             "--json",
-        ])
-        .output()
-        .expect("run temper");
+        ],
+    );
     let answer = json(out);
     let bodies = server.join().expect("server thread");
     assert!(
@@ -298,5 +355,60 @@ fn ask_cites_retrieved_chunks_and_reports_unknown_citations() {
         ]
     );
     assert_eq!(answer["invalid_citations"], serde_json::json!([7]));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn query_rerank_orders_hits_by_the_judges_ratings() {
+    let root = corpus("rerank");
+    ok(temper(&root, &["rag", "index", "docs"]));
+    let first = json(temper(
+        &root,
+        &[
+            "rag",
+            "query",
+            "dependencies of packages",
+            "-k",
+            "2",
+            "--json",
+        ],
+    ));
+    let first: Vec<&str> = first
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|h| h["chunk_id"].as_str().expect("a chunk id"))
+        .collect();
+    assert_eq!(first.len(), 2);
+    // The judge rates BM25's first hit 2 and its second 9 out of 10.
+    let (url, server) = fake_openai(vec!["Rating: 2".into(), "9/10".into()]);
+    let out = temper_with_endpoint(
+        &root,
+        &url,
+        &[
+            "rag",
+            "query",
+            "dependencies of packages",
+            "-k",
+            "2",
+            "--rerank",
+            "openai:fake",
+            "--rerank-depth",
+            "2",
+            "--json",
+        ],
+    );
+    let hits = json(out);
+    let bodies = server.join().expect("server thread");
+    assert_eq!(bodies.len(), 2, "one judge request per passage");
+    assert!(
+        bodies[0].contains("Query: dependencies of packages"),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(hits[0]["chunk_id"], first[1], "{hits}");
+    assert_eq!(hits[0]["score"], 9.0);
+    assert_eq!(hits[1]["chunk_id"], first[0], "{hits}");
+    assert_eq!(hits[1]["score"], 2.0);
     let _ = std::fs::remove_dir_all(&root);
 }
