@@ -161,7 +161,8 @@ fn without_generation_tags(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(start) = rest.find("{%") {
-        let Some(len) = rest[start..].find("%}") else {
+        // The closing `%}` starts after the opening `{%` (in `{%}` they overlap: not a tag).
+        let Some(len) = rest[start + 2..].find("%}").map(|i| i + 2) else {
             break;
         };
         let tag = &rest[start..start + len + 2];
@@ -654,6 +655,13 @@ mod tests {
             render("{{ strftime_now('%Y') | length }}", &[]).expect("render"),
             "4"
         );
+    }
+
+    #[test]
+    fn overlapping_tag_delimiters_are_an_error_not_a_panic() {
+        // found by `cargo xtask fuzz` (target chat_template): `{%}` made the tag's inner slice run backwards
+        assert_eq!(without_generation_tags("{%}"), "{%}");
+        assert!(ChatTemplate::new("{%}", "", "").is_err());
     }
 
     #[test]

@@ -231,7 +231,20 @@ impl Tokenizer {
     /// refused before it is read, a vocabulary larger than [`MAX_VOCAB`] after it is parsed.
     pub fn from_file(tokenizer_json: &Path) -> Result<Tokenizer, TokenizerError> {
         check_size(tokenizer_json, MAX_TOKENIZER_JSON_BYTES)?;
-        let inner = tokenizers::Tokenizer::from_file(tokenizer_json).map_err(|e| {
+        // tokenizers 0.22 panics on some malformed files instead of returning an error (`cargo xtask fuzz` found
+        // one: a `decoder` object cut short); a bad file must be an error.
+        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(tokenizer_json)).map_err(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            TokenizerError::Build {
+                origin: tokenizer_json.to_path_buf(),
+                reason: format!("the tokenizers crate failed on the file: {message}"),
+            }
+        })?;
+        let inner = loaded.map_err(|e| {
             if !tokenizer_json.exists() {
                 TokenizerError::Io {
                     path: tokenizer_json.to_path_buf(),

@@ -166,3 +166,23 @@ fn a_gguf_vocabulary_past_the_cap_is_refused() {
     );
     std::fs::remove_file(&path).ok();
 }
+
+#[test]
+fn a_tokenizer_json_that_makes_the_tokenizers_crate_panic_is_an_error() {
+    // found by `cargo xtask fuzz` (target tokenizer_json): a `decoder` object cut short makes tokenizers 0.22 panic
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fuzz_decoder_panic.json"
+    );
+    let d = tmpdir("decoder-panic");
+    let path = d.join("tokenizer.json");
+    std::fs::copy(fixture, &path).expect("copy");
+    let e = Tokenizer::from_file(&path)
+        .expect_err("malformed")
+        .to_string();
+    assert!(
+        e.contains("tokenizer.json: cannot build the tokenizer")
+            && e.contains("failed on the file"),
+        "{e}"
+    );
+}
