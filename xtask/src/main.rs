@@ -1,4 +1,5 @@
-//! `cargo xtask`: the project's automation — `test` (fetch assets, run every test), `tidy`, `bench`, `chaos`.
+//! `cargo xtask`: the project's automation — `test` (fetch assets, run every test), `tidy`, `bench`, `chaos`,
+//! `fuzz`.
 
 mod bench;
 mod chaos;
@@ -21,6 +22,10 @@ commands:
                        --vs runs the same work in transformers / TRL (a venv it creates),
                        prints the ratios (--vs trl also updates its section of docs/benchmarks.md);
                        --only minilm: MiniLM encoding, interleaved with sentence-transformers
+  fuzz [--seconds N] [--targets a,b] [--timeout S] [--mem-mb M]
+                       build fuzz/ (a workspace of its own) and run every fuzz target for N seconds
+                       each (default 60); ends with `fuzz: T targets, I inputs, C crashes`, exit 1
+                       when C > 0; crashing inputs are saved in fuzz/artifacts/<target>/
   plot METRICS.jsonl --keys a,b --out FILE.svg [--title T]
                        chart metrics of a training run as SVG
   chaos [--kills N] [--seed S] [--algos sft,dpo,grpo]
@@ -44,12 +49,17 @@ fn run() -> Result<()> {
                 println!("tidy: ok");
                 Ok(())
             } else {
-                bail!("tidy found {} problem(s):\n{}", problems.len(), problems.join("\n"))
+                bail!(
+                    "tidy found {} problem(s):\n{}",
+                    problems.len(),
+                    problems.join("\n")
+                )
             }
         }
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("plot") => plot::run(&args[1..]),
         Some("chaos") => chaos::run(&root(), &args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         None | Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -67,7 +77,10 @@ fn run() -> Result<()> {
 pub(crate) fn root() -> PathBuf {
     let xtask = std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    xtask.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    xtask
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 pub(crate) fn cargo() -> Command {
@@ -97,4 +110,23 @@ fn test(extra: &[String]) -> Result<()> {
     let mut c = cargo();
     c.args(["test", "--workspace"]).args(extra);
     status(c)
+}
+
+/// `cargo xtask fuzz`: runs fuzz/'s driver (`temper-fuzz all`), passing the options on; its exit status is ours.
+fn fuzz(extra: &[String]) -> Result<()> {
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "--",
+        "all",
+    ])
+    .args(extra);
+    let st = c.status().context("running the fuzz driver")?;
+    if !st.success() {
+        std::process::exit(st.code().unwrap_or(1));
+    }
+    Ok(())
 }

@@ -61,7 +61,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Every problem found, one line each: `file:line: what`.
 pub fn check(root: &Path) -> Result<Vec<String>> {
     let mut files = Vec::new();
-    for top in ["crates", "xtask", "examples"] {
+    for top in ["crates", "xtask", "examples", "fuzz"] {
         let d = root.join(top);
         if d.is_dir() {
             rust_files(&d, &mut files)?;

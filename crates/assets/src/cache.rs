@@ -517,6 +517,8 @@ fn extract(
             }
         }
         let local = asset.local_path(member);
+        // The catalog names the file; a name that would leave the asset's folder is refused all the same.
+        archive::check_member_path(package, local)?;
         let target = dir.join(local);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(|e| AssetError::io("create", parent, e))?;

@@ -16,6 +16,18 @@ use crate::TokenizerError;
 /// The name the template is stored under in its environment.
 const NAME: &str = "chat_template";
 
+/// Instructions one render may execute (minijinja's fuel). A template comes from a model file, so it is untrusted:
+/// a loop that never ends, or runs `range(100000)` inside `range(100000)`, stops with "engine ran out of fuel".
+/// SmolLM2's template renders a 5,000-message conversation within it (`fuel_is_ample_for_long_conversations`).
+pub const TEMPLATE_FUEL: u64 = 2_000_000;
+
+/// How deep macros, includes and nested blocks may recurse before rendering fails (minijinja's own cap is 500).
+pub const TEMPLATE_RECURSION_LIMIT: usize = 100;
+
+/// The most bytes a render may write: far beyond any context window (1M tokens are about 4 MiB of text), far
+/// below what would exhaust memory.
+pub const TEMPLATE_MAX_OUTPUT: usize = 16 << 20;
+
 /// A compiled chat template with the special tokens it may refer to (`bos_token`, `eos_token`).
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
@@ -34,7 +46,11 @@ impl ChatTemplate {
         bos_token: &str,
         eos_token: &str,
     ) -> Result<ChatTemplate, TokenizerError> {
+        // No loader is set, so `{% include %}`, `{% import %}` and `{% extends %}` can only name this template:
+        // a model's template cannot read files.
         let mut env = Environment::new();
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_recursion_limit(TEMPLATE_RECURSION_LIMIT);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.add_filter("tojson", tojson);
@@ -70,23 +86,59 @@ impl ChatTemplate {
     }
 
     /// Renders the conversation like transformers'
-    /// `apply_chat_template(messages, add_generation_prompt=..., tokenize=False)`.
+    /// `apply_chat_template(messages, add_generation_prompt=..., tokenize=False)`, within [`TEMPLATE_FUEL`],
+    /// [`TEMPLATE_RECURSION_LIMIT`] and [`TEMPLATE_MAX_OUTPUT`].
     pub fn render(
         &self,
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, TokenizerError> {
         let template = self.env.get_template(NAME).map_err(template_error)?;
-        template
-            .render(context! {
-                messages => messages,
-                add_generation_prompt => add_generation_prompt,
-                tools => Value::from(()),
-                documents => Value::from(()),
-                bos_token => self.bos_token,
-                eos_token => self.eos_token,
-            })
-            .map_err(template_error)
+        let mut out = CappedOutput {
+            bytes: Vec::new(),
+            cap: TEMPLATE_MAX_OUTPUT,
+        };
+        let ctx = context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            tools => Value::from(()),
+            documents => Value::from(()),
+            bos_token => self.bos_token,
+            eos_token => self.eos_token,
+        };
+        match template.render_captured_to(ctx, &mut out) {
+            Ok(_) => String::from_utf8(out.bytes).map_err(|e| TokenizerError::Template {
+                line: None,
+                reason: format!("the output is not UTF-8: {e}"),
+            }),
+            Err(_) if out.bytes.len() >= out.cap => Err(TokenizerError::Template {
+                line: None,
+                reason: format!("the output passed the limit of {TEMPLATE_MAX_OUTPUT} bytes"),
+            }),
+            Err(e) => Err(template_error(e)),
+        }
+    }
+}
+
+/// A writer that refuses bytes past `cap` (and keeps the bytes up to it).
+struct CappedOutput {
+    bytes: Vec<u8>,
+    cap: usize,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.cap {
+            self.bytes
+                .extend_from_slice(&buf[..self.cap - self.bytes.len()]);
+            return Err(std::io::Error::other("template output limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -109,7 +161,8 @@ fn without_generation_tags(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(start) = rest.find("{%") {
-        let Some(len) = rest[start..].find("%}") else {
+        // The closing `%}` starts after the opening `{%` (in `{%}` they overlap: not a tag).
+        let Some(len) = rest[start + 2..].find("%}").map(|i| i + 2) else {
             break;
         };
         let tag = &rest[start..start + len + 2];
@@ -602,6 +655,13 @@ mod tests {
             render("{{ strftime_now('%Y') | length }}", &[]).expect("render"),
             "4"
         );
+    }
+
+    #[test]
+    fn overlapping_tag_delimiters_are_an_error_not_a_panic() {
+        // found by `cargo xtask fuzz` (target chat_template): `{%}` made the tag's inner slice run backwards
+        assert_eq!(without_generation_tags("{%}"), "{%}");
+        assert!(ChatTemplate::new("{%}", "", "").is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod chat;
 mod error;
 mod tokenizer;
 
-pub use chat::ChatTemplate;
+pub use chat::{ChatTemplate, TEMPLATE_FUEL, TEMPLATE_MAX_OUTPUT, TEMPLATE_RECURSION_LIMIT};
 pub use error::TokenizerError;
 pub use temper_chat::{Message, Role};
-pub use tokenizer::{SpecialIds, Tokenizer};
+pub use tokenizer::{MAX_CONFIG_BYTES, MAX_TOKENIZER_JSON_BYTES, MAX_VOCAB, SpecialIds, Tokenizer};

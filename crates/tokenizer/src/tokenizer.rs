@@ -17,6 +17,17 @@ const DIGIT_SPLIT_PRE: [&str; 1] = ["smollm"];
 /// The `tokenizer.ggml.pre` values whose pre-tokenizer is plain GPT-2 byte level.
 const GPT2_PRE: [&str; 2] = ["gpt-2", "default"];
 
+/// The largest `tokenizer.json` read (bytes). Real ones are far smaller (SmolLM2's 2.1 MB, Gemma 3's 33 MB); the
+/// check is made on the file's size before anything is read, so an absurd file costs no memory.
+pub const MAX_TOKENIZER_JSON_BYTES: u64 = 128 << 20;
+
+/// The largest `tokenizer_config.json` or `chat_template.jinja` read (bytes).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The largest vocabulary accepted (tokens), from a tokenizer.json or a GGUF's `tokenizer.ggml.tokens`. The
+/// largest real vocabularies are about 262,000 tokens (Gemma 3).
+pub const MAX_VOCAB: usize = 1 << 21;
+
 /// A text tokenizer with its special tokens and (optional) chat template.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
@@ -69,6 +80,10 @@ impl Tokenizer {
             reason,
         };
         let tokens = gguf.get_array("tokenizer.ggml.tokens")?;
+        if tokens.len() > MAX_VOCAB {
+            let reason = format!("{} tokens, more than the {MAX_VOCAB} accepted", tokens.len());
+            return Err(bad("tokenizer.ggml.tokens", MAX_VOCAB, reason));
+        }
         let mut vocab = serde_json::Map::with_capacity(tokens.len());
         let mut names = Vec::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
@@ -211,8 +226,25 @@ impl Tokenizer {
     /// Loads a HF `tokenizer.json`. When a `tokenizer_config.json` sits beside it, its `bos_token`,
     /// `eos_token`, `pad_token` and `chat_template` are used; a `chat_template.jinja` beside it
     /// takes precedence over the config's template (as in transformers 5).
+    ///
+    /// A file larger than [`MAX_TOKENIZER_JSON_BYTES`] (or a config beside it larger than [`MAX_CONFIG_BYTES`]) is
+    /// refused before it is read, a vocabulary larger than [`MAX_VOCAB`] after it is parsed.
     pub fn from_file(tokenizer_json: &Path) -> Result<Tokenizer, TokenizerError> {
-        let inner = tokenizers::Tokenizer::from_file(tokenizer_json).map_err(|e| {
+        check_size(tokenizer_json, MAX_TOKENIZER_JSON_BYTES)?;
+        // tokenizers 0.22 panics on some malformed files instead of returning an error (`cargo xtask fuzz` found
+        // one: a `decoder` object cut short); a bad file must be an error.
+        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(tokenizer_json)).map_err(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            TokenizerError::Build {
+                origin: tokenizer_json.to_path_buf(),
+                reason: format!("the tokenizers crate failed on the file: {message}"),
+            }
+        })?;
+        let inner = loaded.map_err(|e| {
             if !tokenizer_json.exists() {
                 TokenizerError::Io {
                     path: tokenizer_json.to_path_buf(),
@@ -225,6 +257,13 @@ impl Tokenizer {
                 }
             }
         })?;
+        let vocab_size = inner.get_vocab_size(true);
+        if vocab_size > MAX_VOCAB {
+            return Err(TokenizerError::Config {
+                path: tokenizer_json.to_path_buf(),
+                reason: format!("a vocabulary of {vocab_size} tokens, more than the {MAX_VOCAB} accepted"),
+            });
+        }
         let dir = tokenizer_json.parent().unwrap_or(Path::new("."));
         let config_path = dir.join("tokenizer_config.json");
         let config = if config_path.exists() {
@@ -261,6 +300,7 @@ impl Tokenizer {
 
         let jinja_path = dir.join("chat_template.jinja");
         let source = if jinja_path.exists() {
+            check_size(&jinja_path, MAX_CONFIG_BYTES)?;
             Some(
                 std::fs::read_to_string(&jinja_path).map_err(|source| TokenizerError::Io {
                     path: jinja_path,
@@ -540,7 +580,19 @@ impl SpecialIds {
     }
 }
 
+/// Refuses `path` when it is larger than `max` bytes (a missing file is left to the reader to report).
+fn check_size(path: &Path, max: u64) -> Result<(), TokenizerError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > max => Err(TokenizerError::Config {
+            path: path.to_path_buf(),
+            reason: format!("the file has {} bytes, more than the {max} accepted", m.len()),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn read_json(path: &PathBuf) -> Result<Json, TokenizerError> {
+    check_size(path, MAX_CONFIG_BYTES)?;
     let text = std::fs::read_to_string(path).map_err(|source| TokenizerError::Io {
         path: path.clone(),
         source,
