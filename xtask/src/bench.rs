@@ -151,6 +151,24 @@ fn parse_baseline(stdout: &str) -> Result<serde_json::Value> {
     Ok(v)
 }
 
+/// The CPU's model name and the vector extensions that matter to the kernels (AVX2, FMA, AVX-512 F/BW/VL/VNNI/BF16),
+/// from the text of `/proc/cpuinfo`: `AMD EPYC (avx2 fma avx512f …)`.
+fn describe_cpu(cpuinfo: &str) -> Option<String> {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let model = field("model name")?;
+    let flags = field("flags").unwrap_or_default();
+    let have: Vec<&str> = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
+    Some(if have.is_empty() { model } else { format!("{model} ({})", have.join(" ")) })
+}
+
 /// The 1, 5 and 15 minute load averages from the text of `/proc/loadavg`.
 fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
     let mut f = text.split_whitespace().map(str::parse::<f64>);
@@ -344,10 +362,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let target = target_dir(root);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let load_text = load.map_or("unknown".to_string(), |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]));
-    let mut report = String::from("# Temper benchmarks (SmolLM2-135M, f32, CPU)\n\n");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| describe_cpu(&t))
+        .unwrap_or_else(|| "CPU model unknown".into());
+    let mut report = String::from("# Temper benchmarks (CPU)\n\n");
     report.push_str(&format!(
-        "Run {started} UTC. Machine: {cores} cores, load average {load_text} at the start. Temper backend: burn \
-         flex, cargo profile `{profile}`.\n\n"
+        "Run {started} UTC. Machine: {cpu}, {cores} cores, load average {load_text} at the start. Temper backend: \
+         burn flex, cargo profile `{profile}`.\n\n"
     ));
 
     if o.inference() {
@@ -544,6 +566,16 @@ mod tests {
         assert_eq!(replace_section("", &new), new);
         // A second run over its own output changes nothing.
         assert_eq!(replace_section(&appended, &new), appended);
+    }
+
+    #[test]
+    fn the_cpu_is_named_with_its_vector_extensions() {
+        let info = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512vl\n\
+                    processor\t: 1\nmodel name\t: AMD EPYC\n";
+        assert_eq!(describe_cpu(info).as_deref(), Some("AMD EPYC (avx2 fma avx512f avx512bw avx512vl)"));
+        let zen1 = "model name\t: AMD EPYC 7551 32-Core Processor\nflags\t: sse2 avx avx2 fma\n";
+        assert_eq!(describe_cpu(zen1).as_deref(), Some("AMD EPYC 7551 32-Core Processor (avx2 fma)"));
+        assert_eq!(describe_cpu("flags\t: avx2\n"), None);
     }
 
     #[test]
