@@ -195,7 +195,7 @@ fn minilm() -> Result<MiniLm> {
         .with_context(|| format!("loading MiniLM from {}", fetched.dir.display()))
 }
 
-fn open(index: &Path) -> Result<CorpusIndex> {
+pub(crate) fn open(index: &Path) -> Result<CorpusIndex> {
     CorpusIndex::open(index).with_context(|| {
         format!(
             "opening the index {} (run `temper rag index DIR` first)",

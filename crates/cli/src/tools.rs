@@ -2,7 +2,7 @@
 //! template) or an OpenAI-compatible endpoint, the built-in tools and, with `--index`, a search tool over a
 //! `temper rag` index — until the model answers, with the transcript as JSONL.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -103,7 +103,7 @@ fn registry(args: &RunArgs) -> Result<Registry> {
                     .index
                     .as_deref()
                     .context("--tools search needs --index DIR (a `temper rag index` folder)")?;
-                let index = Arc::new(open_index(dir)?);
+                let index = Arc::new(crate::rag::open(dir)?);
                 let lookup_index = Arc::clone(&index);
                 let lookup = move |id: &str| {
                     let chunk = lookup_index.chunk(id).ok()?;
@@ -123,11 +123,6 @@ fn registry(args: &RunArgs) -> Result<Registry> {
         bail!("--tools: no tools given");
     }
     Ok(registry)
-}
-
-fn open_index(dir: &Path) -> Result<CorpusIndex> {
-    CorpusIndex::open(dir)
-        .with_context(|| format!("--index {}: not a `temper rag index` folder", dir.display()))
 }
 
 fn run_cmd(args: &RunArgs) -> Result<()> {

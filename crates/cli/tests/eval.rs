@@ -54,6 +54,11 @@ fn eval_args<'a>(model: &'a str, strategy: &'a str, n: &'a str, extra: &[&'a str
     args
 }
 
+/// The environment that points `openai:<model>` at the mock server.
+fn mock_endpoint(server: &mock::Server) -> [(&'static str, &str); 2] {
+    [("TEMPER_JUDGE_BASE_URL", &server.base_url), ("TEMPER_JUDGE_API_KEY", "sk-mock")]
+}
+
 fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -302,10 +307,7 @@ fn eval_of_an_openai_compatible_endpoint_against_a_mock_server() {
             "1",
             "--json",
         ],
-        &[
-            ("TEMPER_JUDGE_BASE_URL", &server.base_url),
-            ("TEMPER_JUDGE_API_KEY", "sk-mock"),
-        ],
+        &mock_endpoint(&server),
     );
     let seen = server.finish();
     let report = json_of(&out);
@@ -468,10 +470,7 @@ fn bfcl_asks_an_openai_compatible_endpoint_and_checks_its_calls() {
             "2",
             "--json",
         ],
-        &[
-            ("TEMPER_JUDGE_BASE_URL", &server.base_url),
-            ("TEMPER_JUDGE_API_KEY", "sk-mock"),
-        ],
+        &mock_endpoint(&server),
     );
     let seen = server.finish();
     let report = json_of(&out);
@@ -513,10 +512,7 @@ fn tools_run_calls_the_calculator_then_answers_and_writes_the_transcript() {
             transcript.to_str().expect("utf-8 path"),
             "--json",
         ],
-        &[
-            ("TEMPER_JUDGE_BASE_URL", &server.base_url),
-            ("TEMPER_JUDGE_API_KEY", "sk-mock"),
-        ],
+        &mock_endpoint(&server),
     );
     let seen = server.finish();
     let report = json_of(&out);
@@ -582,10 +578,7 @@ fn tools_run_searches_a_rag_index_and_refuses_bad_flags() {
         mock::Reply::Content("Run apt update, then apt full-upgrade."),
     ]);
     let base_url = server.base_url.clone();
-    let envs = [
-        ("TEMPER_JUDGE_BASE_URL", base_url.as_str()),
-        ("TEMPER_JUDGE_API_KEY", "sk-mock"),
-    ];
+    let envs = [("TEMPER_JUDGE_BASE_URL", base_url.as_str()), ("TEMPER_JUDGE_API_KEY", "sk-mock")];
     let out = temper(
         &[
             "tools",
