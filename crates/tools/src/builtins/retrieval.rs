@@ -2,13 +2,12 @@
 //! BM25, dense, HNSW, hybrid or re-ranked, whichever the caller built — and returns the best passages with their
 //! chunk ids, so the model can quote and cite them. It knows only the seam and a lookup from chunk id to text.
 
-use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use temper_rag::{Hit, Retriever};
 
 use crate::error::{Result, ToolError};
-use crate::tool::{Tool, ToolSpec, schema_for};
+use crate::tool::{Tool, ToolSpec};
 
 /// A retrieved passage as the tool returns it: where it comes from and its text.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,15 +18,33 @@ pub struct Passage {
     pub text: String,
 }
 
-/// The arguments the model gives.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// Most passages one call may ask for.
+const MAX_K: usize = 10;
+/// Passages returned when the call does not say.
+const DEFAULT_K: usize = 3;
+
+/// The arguments the model gives (their schema is [`search_schema`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SearchArgs {
-    /// What to search for, in words.
     query: String,
-    /// How many passages to return (default 3).
     #[serde(default)]
     k: Option<usize>,
+}
+
+/// The schema of [`SearchArgs`] with the bounds the tool enforces, so that the registry refuses an empty query,
+/// k = 0 or k > [`MAX_K`] before a search runs.
+fn search_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "description": "What to search for, in words."},
+            "k": {"type": "integer", "minimum": 1, "maximum": MAX_K,
+                  "description": format!("How many passages to return (default {DEFAULT_K}).")},
+        },
+        "required": ["query"],
+        "additionalProperties": false,
+    })
 }
 
 /// Searches a corpus with any [`Retriever`]; `lookup` gives a hit's source and text by chunk id.
@@ -38,7 +55,6 @@ pub struct RetrievalTool<R, L> {
     spec: ToolSpec,
     retriever: R,
     lookup: L,
-    max_k: usize,
     max_chars: usize,
 }
 
@@ -64,21 +80,10 @@ where
         retriever: R,
         lookup: L,
     ) -> RetrievalTool<R, L> {
-        let mut parameters = schema_for::<SearchArgs>();
-        let max_k = 10;
-        // The schema says what the tool accepts, so the registry refuses k = 0 or k > max_k before a search runs.
-        if let Some(k) = parameters.pointer_mut("/properties/k") {
-            *k = json!({"type": "integer", "minimum": 1, "maximum": max_k,
-                        "description": "How many passages to return (default 3)."});
-        }
-        if let Some(q) = parameters.pointer_mut("/properties/query") {
-            *q = json!({"type": "string", "minLength": 1, "description": "What to search for, in words."});
-        }
         RetrievalTool {
-            spec: ToolSpec::new(name, description, parameters),
+            spec: ToolSpec::new(name, description, search_schema()),
             retriever,
             lookup,
-            max_k,
             max_chars: 1000,
         }
     }
@@ -128,11 +133,11 @@ where
         if query.is_empty() {
             return Err(ToolError::failed(name, "the query is empty"));
         }
-        let k = args.k.unwrap_or(3);
-        if k == 0 || k > self.max_k {
+        let k = args.k.unwrap_or(DEFAULT_K);
+        if k == 0 || k > MAX_K {
             return Err(ToolError::failed(
                 name,
-                format!("k must be between 1 and {}, got {k}", self.max_k),
+                format!("k must be between 1 and {MAX_K}, got {k}"),
             ));
         }
         let hits = self
