@@ -105,8 +105,10 @@ pub struct SearchResult<S> {
     pub beam: Vec<(S, f64)>,
 }
 
-/// Beam search from `init`: each step, every non-terminal partial in the beam is extended by
-/// [`StepProposer::propose`]; the new partials and the terminal states already in the beam are ranked by the
+/// Beam search from `init`: each step, the non-terminal partials in the beam share a width of `beam × expand`
+/// continuations from [`StepProposer::propose`] — `expand` each when the beam is full of live partials, and
+/// ⌈`beam × expand` / live⌉ each when fewer are live (so the first step asks the single start state for
+/// `beam × expand`, not `expand`); the new partials and the terminal states already in the beam are ranked by the
 /// verifier (stable: ties keep proposal order, NaN last) and the best `beam` are kept. Stops when the whole beam
 /// is terminal, no continuation is proposed, or after `max_steps` steps.
 pub fn search<P: StepProposer, V: Verifier<P::State>>(
@@ -129,6 +131,11 @@ pub fn search<P: StepProposer, V: Verifier<P::State>>(
     let mut scored = 1;
     let mut steps = 0;
     while steps < config.max_steps && beam.iter().any(|(s, _)| !proposer.is_terminal(s)) {
+        let live = beam
+            .iter()
+            .filter(|(s, _)| !proposer.is_terminal(s))
+            .count();
+        let per_state = (config.beam * config.expand).div_ceil(live);
         let mut carried = Vec::new();
         let mut fresh = Vec::new();
         for (state, score) in &beam {
@@ -137,9 +144,9 @@ pub fn search<P: StepProposer, V: Verifier<P::State>>(
             } else {
                 fresh.extend(
                     proposer
-                        .propose(state, config.expand)?
+                        .propose(state, per_state)?
                         .into_iter()
-                        .take(config.expand),
+                        .take(per_state),
                 );
             }
         }
@@ -247,8 +254,9 @@ mod tests {
 
     #[test]
     fn beam_needs_enough_expansion() -> Result<()> {
-        // With only 4 proposals per partial ('5','0','9','1') the '3' and the '4' of the target are out of reach,
-        // so the best reachable string matches the '1', '1' and '5'.
+        // The first step asks the start state for the whole width (3 × 4 = 12, all ten digits), so the '3' is
+        // found; later steps ask each of the 3 partials for 4 ('5','0','9','1'), so the '4' is out of reach and
+        // the best reachable string matches every digit but that one.
         let proposer = Digits { len: 5 };
         let cfg = SearchConfig {
             beam: 3,
@@ -256,10 +264,48 @@ mod tests {
             max_steps: 10,
         };
         let r = search(&proposer, &prefix_score("31415"), String::new(), &cfg)?;
-        assert_eq!(r.score, 3.0);
-        assert_eq!(r.best, "51515");
+        assert_eq!(r.score, 4.0);
+        assert_eq!(r.best, "31515");
         assert_eq!(r.beam.len(), 3);
         assert!(r.beam.windows(2).all(|w| w[0].1 >= w[1].1));
+        // 1 start state + 10 at the first step + 12 at each of the 4 later ones.
+        assert_eq!(r.scored, 1 + 10 + 4 * 12);
+        Ok(())
+    }
+
+    #[test]
+    fn the_width_is_shared_by_the_live_partials() -> Result<()> {
+        // Counts what each call asked for.
+        struct Asked(std::cell::RefCell<Vec<usize>>);
+        impl StepProposer for Asked {
+            type State = String;
+            fn propose(&self, state: &String, k: usize) -> Result<Vec<String>> {
+                self.0.borrow_mut().push(k);
+                // "x" finishes a partial at once; digits go on.
+                Ok((0..k)
+                    .map(|i| {
+                        if i == 0 {
+                            format!("{state}x")
+                        } else {
+                            format!("{state}{i}")
+                        }
+                    })
+                    .collect())
+            }
+            fn is_terminal(&self, state: &String) -> bool {
+                state.ends_with('x') || state.len() >= 3
+            }
+        }
+        let proposer = Asked(Default::default());
+        let cfg = SearchConfig {
+            beam: 2,
+            expand: 3,
+            max_steps: 2,
+        };
+        // Every state scores the same, so the beam keeps proposal order: "x" (terminal) and "1" (live).
+        search(&proposer, &|_: &String| 0.0, String::new(), &cfg)?;
+        // Step 1: the start state alone gets 2 × 3 = 6; step 2: "1" is the only live partial and gets all 6.
+        assert_eq!(*proposer.0.borrow(), [6, 6]);
         Ok(())
     }
 
@@ -290,7 +336,11 @@ mod tests {
         // The reward credits digits matching the reference at their position, like `prefix_score`.
         let reward = crate::reward::FnReward::new("digits", |x: &RewardInput<'_>| {
             let target = x.reference.unwrap_or_default();
-            x.completion.chars().zip(target.chars()).filter(|(a, b)| a == b).count() as f64
+            x.completion
+                .chars()
+                .zip(target.chars())
+                .filter(|(a, b)| a == b)
+                .count() as f64
         });
         let verifier = RewardVerifier::new(reward, "digits of pi", Some("31415"));
         let cfg = SearchConfig {
@@ -299,11 +349,20 @@ mod tests {
             max_steps: 10,
         };
         let via_reward = search(&Digits { len: 5 }, &verifier, String::new(), &cfg)?;
-        let via_closure = search(&Digits { len: 5 }, &prefix_score("31415"), String::new(), &cfg)?;
+        let via_closure = search(
+            &Digits { len: 5 },
+            &prefix_score("31415"),
+            String::new(),
+            &cfg,
+        )?;
         assert_eq!(via_reward, via_closure);
         assert_eq!((via_reward.best.as_str(), via_reward.score), ("31415", 5.0));
         // A reward that needs a reference reports the missing one instead of scoring.
-        let strict = RewardVerifier::new(crate::rules::AnswerAccuracy::new(crate::rules::MatchMode::Numeric), "q", None);
+        let strict = RewardVerifier::new(
+            crate::rules::AnswerAccuracy::new(crate::rules::MatchMode::Numeric),
+            "q",
+            None,
+        );
         assert!(Verifier::<&str>::score(&strict, &["<answer>1</answer>"]).is_err());
         Ok(())
     }
