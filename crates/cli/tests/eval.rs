@@ -56,7 +56,10 @@ fn eval_args<'a>(model: &'a str, strategy: &'a str, n: &'a str, extra: &[&'a str
 
 /// The environment that points `openai:<model>` at the mock server.
 fn mock_endpoint(server: &mock::Server) -> [(&'static str, &str); 2] {
-    [("TEMPER_JUDGE_BASE_URL", &server.base_url), ("TEMPER_JUDGE_API_KEY", "sk-mock")]
+    [
+        ("TEMPER_JUDGE_BASE_URL", &server.base_url),
+        ("TEMPER_JUDGE_API_KEY", "sk-mock"),
+    ]
 }
 
 fn json_of(out: &Output) -> Value {
@@ -228,6 +231,134 @@ fn eval_on_the_tiny_model_reports_the_schema_applies_n_and_k_and_is_reproducible
     }
 }
 
+/// The field `field` of every sample of a report, problem by problem.
+fn sample_values(report: &Value, field: &str) -> Vec<Vec<Value>> {
+    report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| {
+            p["samples"]
+                .as_array()
+                .expect("samples")
+                .iter()
+                .map(|s| s[field].clone())
+                .collect()
+        })
+        .collect()
+}
+
+/// The scores of every sample of a report, problem by problem.
+fn sample_scores(report: &Value) -> Vec<Vec<f64>> {
+    sample_values(report, "score")
+        .iter()
+        .map(|p| {
+            p.iter()
+                .map(|s| s.as_f64().expect("every sample is scored"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_reward_model_from_temper_rm_scores_best_of_n_and_weighted() {
+    // Train a reward model on the tiny model for two steps, as a user would with `temper rm`.
+    let model = tiny_model_dir();
+    let dir = std::env::temp_dir().join(format!("temper-eval-cli-rm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("pairs.jsonl"),
+        "{\"prompt\": \"1+1=\", \"chosen\": \"2\", \"rejected\": \"3\"}\n\
+         {\"prompt\": \"2+2=\", \"chosen\": \"4\", \"rejected\": \"5\"}\n",
+    )
+    .expect("write pairs");
+    std::fs::write(
+        dir.join("rm.toml"),
+        format!(
+            "model = \"{m}\"\ntrain_file = \"{d}/pairs.jsonl\"\n[train]\noutput_dir = \"{d}/run\"\nsteps = 2\n",
+            m = model.display(),
+            d = dir.display()
+        ),
+    )
+    .expect("write config");
+    let config = dir.join("rm.toml");
+    let out = temper(&["rm", "--config", config.to_str().expect("utf-8")], &[]);
+    assert!(
+        out.status.success(),
+        "temper rm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rm = format!("rm:{}", dir.join("run/final").display());
+
+    let model = model.to_str().expect("utf-8 path");
+    let common = [
+        "--limit",
+        "3",
+        "--max-new-tokens",
+        "4",
+        "--temperature",
+        "1.0",
+        "--seed",
+        "7",
+        "--json",
+    ];
+    let run = |strategy: &str, scorer: &str| {
+        let mut extra = common.to_vec();
+        extra.extend(["--scorer", scorer]);
+        json_of(&temper(&eval_args(model, strategy, "3", &extra), &[]))
+    };
+    let best = run("best-of-n", &rm);
+    assert_eq!(best["scorer"].as_str(), Some(rm.as_str()));
+    let scores = sample_scores(&best);
+    assert!(
+        scores.iter().all(|s| s.len() == 3),
+        "--n 3 gives 3 scored samples: {scores:?}"
+    );
+    // The reward model's scores are real numbers, not the rule scorer's 0/1, and best-of-N picks the highest.
+    assert!(scores.iter().flatten().all(|x| x.is_finite()));
+    assert!(
+        scores.iter().flatten().any(|&x| x != 0.0 && x != 1.0),
+        "{scores:?}"
+    );
+    for (p, s) in best["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .zip(&scores)
+    {
+        let chosen = p["chosen_sample"].as_u64().expect("a chosen sample") as usize;
+        assert!(
+            s.iter().all(|&x| x <= s[chosen]),
+            "best-of-n chose {chosen} of {s:?}"
+        );
+    }
+    // Same seed, same samples: the rule scorer sees the same texts and scores them differently.
+    let rule = run("best-of-n", "rule");
+    assert_eq!(sample_values(&best, "text"), sample_values(&rule, "text"));
+    assert_ne!(sample_scores(&rule), scores);
+    // The weighted vote runs on the same scores; the same command twice gives the same report.
+    let weighted = run("weighted", &rm);
+    assert_eq!(sample_scores(&weighted), scores);
+    assert_eq!(run("best-of-n", &rm), best);
+
+    // A policy folder is no reward model: a clear error naming the folder.
+    let out = temper(
+        &eval_args(
+            model,
+            "best-of-n",
+            "2",
+            &["--scorer", &format!("rm:{model}")],
+        ),
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains(model) && !err.contains("panicked"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_flags_fail_with_a_clear_message() {
     let cases: &[(&[&str], &str)] = &[
@@ -321,19 +452,8 @@ fn eval_of_an_openai_compatible_endpoint_against_a_mock_server() {
         Some((&Value::from("assistant"), &Value::from("<answer>")))
     );
     let problems = report["problems"].as_array().expect("problems");
-    let answers: Vec<Vec<Value>> = problems
-        .iter()
-        .map(|p| {
-            p["samples"]
-                .as_array()
-                .expect("samples")
-                .iter()
-                .map(|s| s["answer"].clone())
-                .collect()
-        })
-        .collect();
     assert_eq!(
-        answers,
+        sample_values(&report, "answer"),
         [
             vec![Value::from("81"), Value::from("81")],
             vec![Value::from("12"), Value::Null]
@@ -578,7 +698,10 @@ fn tools_run_searches_a_rag_index_and_refuses_bad_flags() {
         mock::Reply::Content("Run apt update, then apt full-upgrade."),
     ]);
     let base_url = server.base_url.clone();
-    let envs = [("TEMPER_JUDGE_BASE_URL", base_url.as_str()), ("TEMPER_JUDGE_API_KEY", "sk-mock")];
+    let envs = [
+        ("TEMPER_JUDGE_BASE_URL", base_url.as_str()),
+        ("TEMPER_JUDGE_API_KEY", "sk-mock"),
+    ];
     let out = temper(
         &[
             "tools",
