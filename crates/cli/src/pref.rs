@@ -12,7 +12,9 @@ use temper_train::{
     make_pairs, write_pairs_jsonl,
 };
 
-use crate::train::{apply_overrides, load_for_training, read_config, train_and_export, validated};
+use crate::train::{
+    apply_overrides, load_for_training, read_config, task_eval, train_and_export, validated,
+};
 use crate::{TrainArgs, load, resolve_model};
 
 /// `temper make-pairs`: sample K completions per prompt, keep (best, worst) by rule reward, write JSONL.
@@ -117,7 +119,8 @@ pub fn dpo(args: &TrainArgs) -> Result<()> {
         &train,
         &eval,
         &run,
-    )?;
+    )?
+    .with_task_eval(task_eval(run.eval_task.as_ref(), run.train.seed, &device)?);
     let mut session = Session::start(model, &device, run.train.clone())?;
     let data = format!("{} preference pairs ({} held out)", train.len(), eval.len());
     let card = ModelCard::for_run(&run.model, "DPO", &run, data);

@@ -11,8 +11,8 @@ use temper_models::Llama;
 use temper_tokenizer::Tokenizer;
 use temper_train::{CemRunConfig, GrpoRunConfig, PpoRunConfig, RlooRunConfig};
 use temper_train::{
-    ModelCard, OnlineConfig, Session, SftRunConfig, SftTrainer, TrainSettings, Trainable,
-    start_online,
+    ModelCard, OnlineConfig, Session, SftRunConfig, SftTrainer, TaskEval, TaskEvalConfig, TrainSettings,
+    Trainable, start_online,
 };
 
 use crate::progress::TrainBar;
@@ -69,6 +69,18 @@ pub(crate) fn load_for_training(model: &str, device: &str) -> Result<(Device, Ll
     Ok((device, loaded.model, tok))
 }
 
+/// The `[eval_task]` of an off-line run, built (its reward models loaded without autodiff on `device`).
+pub(crate) fn task_eval(
+    config: Option<&TaskEvalConfig>,
+    seed: u64,
+    device: &Device,
+) -> Result<Option<TaskEval>> {
+    Ok(match config {
+        Some(c) => Some(TaskEval::new(c, seed, &device.clone().inner()).context("[eval_task]")?),
+        None => None,
+    })
+}
+
 /// Runs `train` on `session` with a progress bar, then writes `output_dir/final/`: the model with its tokenizer,
 /// chat template and `card` (filled with the last step's metrics).
 pub(crate) fn train_and_export<M: Trainable>(
@@ -89,10 +101,11 @@ pub(crate) fn train_and_export<M: Trainable>(
 pub fn sft(args: &TrainArgs) -> Result<()> {
     let mut run: SftRunConfig = read_config(args, "sft", None)?;
     apply_overrides(&mut run.train, &mut run.device, args);
-    validated(args, run.train.validate())?;
+    validated(args, run.validate())?;
     let (train, eval) = SftTrainer::load_data(&run)?;
     let (device, model, tok) = load_for_training(&run.model, &run.device)?;
-    let mut trainer = SftTrainer::new(&tok, &train, &eval, run.sft.clone(), &run.train)?;
+    let task_eval = task_eval(run.eval_task.as_ref(), run.train.seed, &device)?;
+    let mut trainer = SftTrainer::new(&tok, &train, &eval, run.sft.clone(), &run.train)?.with_task_eval(task_eval);
     let mut session = Session::start(model, &device, run.train.clone())?;
     let card = ModelCard::for_run(
         &run.model,

@@ -345,6 +345,16 @@ fn cases() -> Vec<Case> {
             "model = \"{D}/tiny\"\ntrain_file = \"{D}/data.jsonl\"\n[dpo]\nbeta = -0.1",
             "beta",
         ),
+        (
+            "dpo",
+            "model = \"{D}/tiny\"\ntrain_file = \"{D}/data.jsonl\"\n[eval_task.generation]\ntop_p = 2.0",
+            "eval_task.generation.top_p",
+        ),
+        (
+            "sft",
+            "model = \"{D}/tiny\"\ntrain_file = \"{D}/data.jsonl\"\n[eval_task]\ntask = { kind = \"nosuch\" }",
+            "nosuch",
+        ),
     ] {
         let text = format!("{body}\n");
         let text = if text.contains("[train]") {

@@ -24,6 +24,7 @@ use crate::error::{Result, TrainError};
 use crate::rollout::{PromptSet, RenderedPrompt, Sampler, TaskSpec, default_rewards, rollout};
 use crate::rollout_config::{generation_over_rollout_defaults, rollout_generation};
 use crate::session::{Metrics, Observer, Session};
+use crate::task_eval::{TaskEval, TaskEvalConfig};
 
 fn d_true() -> bool {
     true
@@ -60,7 +61,10 @@ pub struct DpoRunConfig {
     pub train: TrainSettings,
     /// Objective settings (β, loss families and weights, f-divergence, LD-DPO, WPO).
     #[serde(default)]
-    pub dpo: DpoConfig,
+    pub dpo: DpoConfig,    /// Held-out task accuracy (`eval/accuracy`) beside the pair metrics, measured as the on-line trainers measure
+    /// it.
+    #[serde(default)]
+    pub eval_task: Option<TaskEvalConfig>,
 }
 
 impl DpoRunConfig {
@@ -79,6 +83,9 @@ impl DpoRunConfig {
         }
         if let Some(p) = &self.pairs {
             p.validate()?;
+        }
+        if let Some(t) = &self.eval_task {
+            t.validate()?;
         }
         check_accumulation(&self.dpo, self.train.batch_size, self.train.micro_batch()).map_err(err)
     }
@@ -399,6 +406,7 @@ pub struct DpoTrainer<'a> {
     cursor: Cursor,
     config: DpoConfig,
     pad: u32,
+    task_eval: Option<TaskEval>,
 }
 
 impl<'a> DpoTrainer<'a> {
@@ -451,7 +459,14 @@ impl<'a> DpoTrainer<'a> {
             eval_ref,
             config: run.dpo.clone(),
             pad,
+            task_eval: None,
         })
+    }
+
+    /// Also measures held-out task accuracy whenever the pair metrics are measured.
+    pub fn with_task_eval(mut self, task_eval: Option<TaskEval>) -> Self {
+        self.task_eval = task_eval;
+        self
     }
 
     /// The tokenizer in use.
@@ -522,7 +537,10 @@ impl<'a> DpoTrainer<'a> {
                 session.step, e.accuracy, e.margin, e.loss
             ));
         }
-        Ok(())
+        match &self.task_eval {
+            Some(t) => t.log(session, self.tok, observer),
+            None => Ok(()),
+        }
     }
 
     /// Runs until `session.settings.steps`, evaluating and checkpointing as configured.
@@ -802,6 +820,7 @@ mod tests {
                 ..TrainSettings::default()
             },
             dpo,
+            eval_task: None,
         }
     }
 

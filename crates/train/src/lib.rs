@@ -38,6 +38,7 @@ mod rollout_config;
 mod schedule;
 mod session;
 mod sft;
+mod task_eval;
 pub mod tool_rollout;
 #[cfg(test)]
 mod testkit;
@@ -66,6 +67,7 @@ pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
 pub use session::{Metrics, Observer, Quiet, Session, StepReport, Trainable, TrainerState, Update, latest_checkpoint};
 pub use sft::{SftRunConfig, SftTrainer, sft_inputs};
+pub use task_eval::{TaskEval, TaskEvalConfig};
 pub use grpo::{Grpo, GrpoRunConfig, GrpoTrainer};
 pub use ppo::{PolicyWithValue, Ppo, PpoRunConfig, PpoTrainer};
 pub use rloo::{Rloo, RlooRunConfig, RlooTrainer};

@@ -25,6 +25,7 @@ use crate::error::{Result, TrainError};
 use crate::rollout::{PromptSet, RenderedPrompt, Rollout, Sampler, evaluate, rollout};
 use crate::rollout_config::RolloutConfig;
 use crate::session::{Metrics, Observer, Session, StepReport, Trainable};
+use crate::task_eval::log_held_out;
 
 /// A trained module that holds a policy to sample from: a bare [`Llama`], or PPO's [`crate::PolicyWithValue`].
 pub trait PolicyModule: Trainable {
@@ -249,21 +250,15 @@ impl<'a, A> OnlineTrainer<'a, A> {
     pub fn evaluate<M: PolicyModule>(&self, session: &Session<M>, observer: &mut dyn Observer) -> Result<()> {
         let merged = session.merged();
         let device = session.device.clone().inner();
-        if let Some((reward, acc)) =
-            evaluate(
+        let result = evaluate(
             merged.policy(),
             self.sampler(&merged),
             &self.prompts.eval_problems,
             self.prompts.chat,
             self.reward.as_ref(),
             &device,
-        )?
-        {
-            let step = session.step;
-            session.log_value(&serde_json::json!({"step": step, "eval/reward": reward, "eval/accuracy": acc}))?;
-            observer.on_message(&format!("step {step}: eval/reward {reward:.3} eval/accuracy {acc:.3}"));
-        }
-        Ok(())
+        )?;
+        log_held_out(session, observer, result)
     }
 
     /// Runs until `train.steps`: resumes the cursor and the algorithm's state, evaluates at the start and when

@@ -28,7 +28,7 @@ pub fn rollout_generation() -> GenerationParams {
     }
 }
 
-fn d_true() -> bool {
+pub(crate) fn d_true() -> bool {
     true
 }
 
@@ -79,7 +79,7 @@ impl Default for RolloutConfig {
     }
 }
 
-fn default_reward_entries() -> Vec<RewardEntry> {
+pub(crate) fn default_reward_entries() -> Vec<RewardEntry> {
     default_rewards().into_iter().map(RewardEntry::Rule).collect()
 }
 
@@ -159,44 +159,50 @@ impl RolloutConfig {
     /// Checks the sampling parameters and every reward's fields (a model reward's folder must exist); errors name
     /// the field (`rollout.generation.top_p`, `reward[1].regex`, ...).
     pub fn validate(&self) -> Result<()> {
-        let err = |message: String| TrainError::Config {
-            path: "[rollout]".into(),
-            message,
-        };
-        self.generation.validate().map_err(|e| err(format!("rollout.generation.{e}")))?;
-        if self.generation.seed != 0 {
-            return Err(err(
-                "rollout.generation.seed must be 0: rollouts are seeded from train.seed and the step".into(),
-            ));
-        }
-        if self.generation.max_new_tokens == 0 {
-            return Err(err("rollout.generation.max_new_tokens must be at least 1".into()));
-        }
-        for (i, entry) in self.reward.iter().enumerate() {
-            match entry {
-                RewardEntry::Rule(spec) => {
-                    spec.build(&format!("reward[{i}].")).map_err(|e| TrainError::Reward(e.to_string()))?;
-                }
-                RewardEntry::Model(m) => {
-                    if !m.weight.is_finite() {
-                        return Err(TrainError::Reward(format!("reward[{i}].weight must be finite, got {}", m.weight)));
-                    }
-                    if !m.path.join("config.json").is_file() {
-                        return Err(TrainError::Reward(format!(
-                            "reward[{i}].path: {} is not a reward-model folder (no config.json)",
-                            m.path.display()
-                        )));
-                    }
-                }
-            }
-        }
-        Ok(())
+        check_sampling("rollout", &self.generation, &self.reward)
     }
 
     /// The weighted sum of the configured rewards; reward models are loaded on `device` (without autodiff).
     pub fn build_reward(&self, device: &Device) -> Result<WeightedSum> {
         build_reward(&self.reward, device)
     }
+}
+
+/// Checks the sampling parameters and the reward entries of the table `table` (`rollout`, `eval_task`); errors
+/// name the field (`rollout.generation.top_p`, `reward[1].regex`, ...).
+pub(crate) fn check_sampling(table: &str, generation: &GenerationParams, reward: &[RewardEntry]) -> Result<()> {
+    let err = |message: String| TrainError::Config {
+        path: format!("[{table}]").into(),
+        message,
+    };
+    generation.validate().map_err(|e| err(format!("{table}.generation.{e}")))?;
+    if generation.seed != 0 {
+        return Err(err(format!(
+            "{table}.generation.seed must be 0: rollouts are seeded from train.seed and the step"
+        )));
+    }
+    if generation.max_new_tokens == 0 {
+        return Err(err(format!("{table}.generation.max_new_tokens must be at least 1")));
+    }
+    for (i, entry) in reward.iter().enumerate() {
+        match entry {
+            RewardEntry::Rule(spec) => {
+                spec.build(&format!("reward[{i}].")).map_err(|e| TrainError::Reward(e.to_string()))?;
+            }
+            RewardEntry::Model(m) => {
+                if !m.weight.is_finite() {
+                    return Err(TrainError::Reward(format!("reward[{i}].weight must be finite, got {}", m.weight)));
+                }
+                if !m.path.join("config.json").is_file() {
+                    return Err(TrainError::Reward(format!(
+                        "reward[{i}].path: {} is not a reward-model folder (no config.json)",
+                        m.path.display()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The weighted sum of `entries`: rule rewards built from their specs, reward models loaded from their folders.

@@ -13,8 +13,9 @@ use temper_tokenizer::Tokenizer;
 use crate::batch::{PaddedBatch, Tokenized, mask_tensor, shift_mask, token_scores, tokenize_sft};
 use crate::config::{TrainSettings, default_device};
 use crate::data::{Cursor, SftExample, parse_sft, read_jsonl};
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 use crate::session::{Metrics, Observer, Session};
+use crate::task_eval::{TaskEval, TaskEvalConfig};
 
 /// `temper sft --config FILE.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +37,20 @@ pub struct SftRunConfig {
     /// Objective settings.
     #[serde(default)]
     pub sft: SftConfig,
+    /// Held-out task accuracy (`eval/accuracy`) beside `eval/loss`, measured as the on-line trainers measure it.
+    #[serde(default)]
+    pub eval_task: Option<TaskEvalConfig>,
+}
+
+impl SftRunConfig {
+    /// Checks `[train]` and `[eval_task]` before anything is loaded.
+    pub fn validate(&self) -> Result<()> {
+        self.train.validate().map_err(|message| TrainError::Config {
+            path: "[train]".into(),
+            message,
+        })?;
+        self.eval_task.as_ref().map_or(Ok(()), TaskEvalConfig::validate)
+    }
 }
 
 /// The SFT objective's inputs for one padded micro-batch: next-token log-probs under `model`, the loss mask
@@ -55,6 +70,7 @@ pub struct SftTrainer<'a> {
     cursor: Cursor,
     config: SftConfig,
     pad: u32,
+    task_eval: Option<TaskEval>,
 }
 
 impl<'a> SftTrainer<'a> {
@@ -79,7 +95,26 @@ impl<'a> SftTrainer<'a> {
             cursor: Cursor::new(train.len(), settings.seed),
             config,
             pad,
+            task_eval: None,
         })
+    }
+
+    /// Also measures held-out task accuracy whenever `eval/loss` is measured.
+    pub fn with_task_eval(mut self, task_eval: Option<TaskEval>) -> Self {
+        self.task_eval = task_eval;
+        self
+    }
+
+    /// Logs `eval/loss` and, with `[eval_task]`, `eval/reward` and `eval/accuracy` at the session's step.
+    fn log_eval(&self, session: &Session, observer: &mut dyn Observer) -> Result<()> {
+        if let Some(l) = self.eval_loss(session)? {
+            session.log_value(&serde_json::json!({"step": session.step, "eval/loss": l}))?;
+            observer.on_message(&format!("step {}: eval/loss {l:.4}", session.step));
+        }
+        match &self.task_eval {
+            Some(t) => t.log(session, self.tok, observer),
+            None => Ok(()),
+        }
     }
 
     /// Reads the JSONL files named in a run config.
@@ -122,11 +157,8 @@ impl<'a> SftTrainer<'a> {
         if let Some(state) = session.take_resumed_state("SFT data cursor")? {
             self.cursor = state;
         }
-        if session.step == 0
-            && let Some(l) = self.eval_loss(session)?
-        {
-            session.log_value(&serde_json::json!({"step": 0, "eval/loss": l}))?;
-            observer.on_message(&format!("step 0: eval/loss {l:.4}"));
+        if session.step == 0 {
+            self.log_eval(session, observer)?;
         }
         while session.running() {
             let picked = self.cursor.take(session.settings.batch_size);
@@ -156,9 +188,8 @@ impl<'a> SftTrainer<'a> {
                 || serde_json::to_value(&cursor).unwrap_or_default(),
             )?;
             observer.on_step(&report);
-            if session.eval_due() && let Some(l) = self.eval_loss(session)? {
-                session.log_value(&serde_json::json!({"step": session.step, "eval/loss": l}))?;
-                observer.on_message(&format!("step {}: eval/loss {l:.4}", session.step));
+            if session.eval_due() {
+                self.log_eval(session, observer)?;
             }
             session.checkpoint_if_due(&self.cursor, observer)?;
         }

@@ -657,3 +657,60 @@ fn sigkilled_sft_runs_resume_to_the_uninterrupted_result() {
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&straight);
 }
+
+#[test]
+fn sft_with_an_eval_task_logs_held_out_accuracy_through_the_one_evaluation_path() {
+    let out = tmp("task-eval");
+    let run: temper_train::SftRunConfig = temper_train::parse_toml(
+        &format!(
+            "model = \"tiny\"\ntrain_file = \"unused.jsonl\"\n\
+             [train]\noutput_dir = \"{}\"\nsteps = 2\nbatch_size = 4\nsave_steps = 0\neval_steps = 1\n\
+             [eval_task]\nchat = false\ntask = {{ kind = \"arithmetic\", train_size = 10, eval_size = 6 }}\n\
+             generation = {{ max_new_tokens = 4 }}\n",
+            out.display()
+        ),
+        Path::new("sft.toml"),
+    )
+    .expect("config");
+    run.validate().expect("valid");
+    let config = run.eval_task.as_ref().expect("[eval_task]");
+    let (model, tok, device) = tiny();
+    let plain = device.clone().inner();
+    let task_eval = temper_train::TaskEval::new(config, run.train.seed, &plain).expect("task eval");
+    // The held-out problems are the ones an on-line run with the same task and seed evaluates on.
+    let online = temper_train::PromptSet::build(&config.task, &tok, false, run.train.seed).expect("prompts");
+    assert_eq!(task_eval.problems(), online.eval_problems.as_slice());
+    assert_eq!(task_eval.problems().len(), 6);
+
+    let mut trainer = SftTrainer::new(&tok, &examples(), &[], Default::default(), &run.train)
+        .expect("tokenize")
+        .with_task_eval(Some(task_eval));
+    let mut session = Session::start(model, &device, run.train.clone()).expect("session");
+    trainer.train(&mut session, &mut Quiet).expect("train");
+
+    let evals: Vec<serde_json::Value> = metrics_without_time(&out)
+        .into_iter()
+        .filter(|v| v.get("eval/accuracy").is_some())
+        .collect();
+    let steps: Vec<u64> = evals.iter().map(|v| v["step"].as_u64().expect("step")).collect();
+    assert_eq!(steps, [0, 1, 2], "at the start and every eval_steps");
+    // The last logged values are a measurement of the trained model: measured again, they are the same.
+    let again = temper_train::TaskEval::new(config, run.train.seed, &plain).expect("task eval");
+    let (reward, accuracy) = again
+        .measure(&session.merged(), &tok, &plain)
+        .expect("measure")
+        .expect("problems");
+    assert_eq!(evals[2]["eval/reward"].as_f64(), Some(reward));
+    assert_eq!(evals[2]["eval/accuracy"].as_f64(), Some(accuracy));
+    assert!((0.0..=1.0).contains(&accuracy));
+
+    // A bad `[eval_task]` field is refused by name before anything runs.
+    let bad: temper_train::SftRunConfig = temper_train::parse_toml(
+        "model = \"tiny\"\ntrain_file = \"x.jsonl\"\n[eval_task]\ngeneration = { top_p = 2.0 }\n",
+        Path::new("sft.toml"),
+    )
+    .expect("parses");
+    let err = bad.validate().expect_err("top_p = 2 is invalid").to_string();
+    assert!(err.contains("eval_task.generation.top_p"), "{err}");
+    let _ = std::fs::remove_dir_all(&out);
+}
