@@ -268,6 +268,9 @@ fn med(runs: &[Measured], f: impl Fn(&Measured) -> Option<f64>, digits: usize) -
     median(&v).map_or("-".into(), |m| format!("{m:.digits$}"))
 }
 
+/// One optional column of a run (GRPO's generation or training seconds).
+type Part = fn(&Measured) -> Option<f64>;
+
 /// The table rows of every bench: step time, ratio (median and spread), peak RSS, loads; GRPO's generation and
 /// training as rows of their own.
 pub fn table(rows: &[Rows]) -> String {
@@ -294,8 +297,7 @@ pub fn table(rows: &[Rows]) -> String {
             loads(&r.temper),
             loads(&r.trl),
         ));
-        let parts: [(&str, fn(&Measured) -> Option<f64>); 2] =
-            [("generate", |m| m.generate), ("train", |m| m.train)];
+        let parts: [(&str, Part); 2] = [("generate", |m| m.generate), ("train", |m| m.train)];
         for (part, f) in parts {
             if r.temper.iter().chain(&r.trl).any(|m| f(m).is_some()) {
                 out.push_str(&format!(
