@@ -399,11 +399,14 @@ fn grpo_process(steps: usize, warmup: usize, prompts: &Path) -> Result<(), Strin
     ))
 }
 
+/// One optimizer step of a prepared case on its session.
+type StepFn = Box<dyn Fn(&mut Session) -> StepReport>;
+
 /// `--process sft|dpo`: `warmup + steps` optimizer steps, each timed as a whole.
 fn step_process(which: &str, steps: usize, warmup: usize) -> Result<serde_json::Value, String> {
     let device = Device::flex().autodiff();
     let (model, _) = smollm2(&device);
-    let (key, mut s, case): (&str, Session, Box<dyn Fn(&mut Session) -> StepReport>) = match which {
+    let (key, mut s, case): (&str, Session, StepFn) = match which {
         "sft" => {
             let sft = SftCase::new();
             (
