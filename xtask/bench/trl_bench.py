@@ -1,23 +1,28 @@
-"""Baseline for `cargo xtask bench --vs trl`: one optimizer step of TRL's SFTTrainer and DPOTrainer on SmolLM2.
+"""Baseline for `cargo xtask bench --vs trl`: optimizer steps of TRL's SFTTrainer, DPOTrainer or GRPOTrainer on SmolLM2.
 
-The same work as Temper's criterion bench `crates/train/benches/steps.rs`, on the same token ids:
-- the SmolLM2 GGUF loaded with transformers, every tensor dequantized to float32;
+One bench per process (`--only sft|dpo|grpo`), the same work as `crates/train/benches/steps.rs --process`, on the
+same token ids (SFT, DPO) or prompts (GRPO):
+- the SmolLM2 GGUF loaded with transformers, every tensor dequantized to float32 (cached as an HF folder, see `load`);
 - SFT: 4 sequences x 128 tokens, a pre-tokenized language-modelling data set (loss on every target token);
 - DPO: 2 pairs (4 sequences) x 128 tokens (prompt 64 + completion 64), sigmoid loss, beta = 0.1, reference
   log-probs precomputed before training (`precompute_ref_log_probs=True`, computed by TRL's own
   `_precompute_ref_logps`);
 - f32 (`bf16=False`), no gradient checkpointing (TRL's configs default to it; Temper does not recompute
   activations), AdamW with the HF defaults, global-norm clip 1.0, torch threads = 2 (`--threads`).
+- GRPO: 2 plain-text prompts of `--prompts` (JSONL, `prompt`) x 4 completions of at most 32 new tokens, sampled
+  by TRL's default transformers `generate` at temperature 1 (EOS or the cap ends one), reward
+  -min(1, 0.01 * characters), DAPO loss with beta = 0.04 (a frozen reference: a second copy of the same GGUF,
+  which TRL would load from the policy's path), epsilon = 0.2, epsilon_high = 0.28.
 
 A step is timed by a `TrainerCallback` from `on_step_begin` to `on_step_end` inside `Trainer.train()`: TRL's
 `training_step` (forward, loss, backward), gradient clipping, `optimizer.step()`, the scheduler and `zero_grad`.
-The first `--warmup` steps are dropped; the median of the next `--steps` is reported. Prints one JSON object
-(tokens/s per benchmark, the step times, the versions) as the last line of stdout.
+For GRPO the step includes sampling; `_generate` is timed on its own (`generate_seconds`). The first `--warmup`
+steps are dropped. Prints one JSON object as the last line of stdout: the timed steps' seconds, the peak RSS of
+this process (`VmHWM` of /proc/self/status, read at its end: the same measure as the Rust side), the versions.
 """
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -29,10 +34,14 @@ import transformers  # noqa: E402
 import trl  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  # noqa: E402
-from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer  # noqa: E402
+import trl.trainer.grpo_trainer as grpo_module  # noqa: E402
+from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer  # noqa: E402
 
 LEN = 128
 PROMPT = 64
+GRPO_PROMPTS = 2
+GRPO_GENERATIONS = 4
+GRPO_MAX_NEW = 32
 
 
 def row(b, length):
@@ -55,6 +64,26 @@ class StepTimer(TrainerCallback):
 
 
 def load(gguf):
+    """The GGUF dequantized to float32, through a cached HF copy: `gguf`'s Python reader parses the 49,152-token
+    vocabulary field by field, minutes per load on a busy 2-core machine, and every bench process loads the model.
+    The copy is written once (atomically: a temporary folder renamed into place) next to the bench venv."""
+    cache = os.path.join(os.path.dirname(os.path.dirname(gguf)), "bench-venv", "hf-f32-" + os.path.basename(gguf))
+    if not os.path.isdir(cache):
+        model, tok = load_gguf(gguf)
+        tmp = f"{cache}.tmp{os.getpid()}"
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        os.replace(tmp, cache)
+    model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
+    if not all(p.dtype == torch.float32 for p in model.parameters()):
+        sys.exit(f"{cache}: non-float32 parameters")
+    tok = AutoTokenizer.from_pretrained(cache)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def load_gguf(gguf):
     model = AutoModelForCausalLM.from_pretrained(
         os.path.dirname(gguf), gguf_file=os.path.basename(gguf), dtype=torch.float32
     )
@@ -96,11 +125,20 @@ def common(out, steps, batch, lr):
     )
 
 
-def median_after(times, warmup, name):
+def timed(times, warmup, name):
     measured = times[warmup:]
     if not measured:
         sys.exit(f"{name}: no step was timed after {warmup} warm-up steps ({len(times)} in all)")
-    return statistics.median(measured), measured
+    return measured
+
+
+def vm_hwm_kib():
+    """Peak resident set size of this process in KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    sys.exit("no VmHWM line in /proc/self/status")
 
 
 def bench_sft(gguf, steps, warmup):
@@ -112,7 +150,7 @@ def bench_sft(gguf, steps, warmup):
         args = SFTConfig(**common(out, n, 4, 2e-5))
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok, callbacks=[timer])
         trainer.train()
-    return median_after(timer.times, warmup, "sft")
+    return {"seconds": timed(timer.times, warmup, "sft")}
 
 
 def bench_dpo(gguf, steps, warmup):
@@ -138,33 +176,96 @@ def bench_dpo(gguf, steps, warmup):
         if "ref_chosen_logps" not in trainer.train_dataset.column_names:
             sys.exit(f"dpo: precompute did not add reference log-probs: {trainer.train_dataset.column_names}")
         trainer.train()
-    return median_after(timer.times, warmup, "dpo")
+    return {"seconds": timed(timer.times, warmup, "dpo")}
+
+
+def length_reward(completions, **kwargs):
+    """-min(1, 0.01 * characters): Temper's `length_penalty` reward with target 0, per_unit 0.01, cap 1."""
+    return [-min(1.0, 0.01 * len(c)) for c in completions]
+
+
+def bench_grpo(gguf, steps, warmup, prompts_file):
+    model, tok = load(gguf)
+    n = warmup + steps
+    with open(prompts_file) as f:
+        prompts = [json.loads(line)["prompt"] for line in f if line.strip()]
+    if len(prompts) < GRPO_PROMPTS:
+        sys.exit(f"{prompts_file}: {len(prompts)} prompts, at least {GRPO_PROMPTS} needed")
+    data = Dataset.from_dict({"prompt": prompts})
+    # TRL builds the beta != 0 reference with `create_model_from_path(<the policy's path>)`: it gets the same model
+    # the policy was loaded as (a fresh load of the cached copy; the policy's `_name_or_path` may be the GGUF's folder).
+    grpo_module.create_model_from_path = lambda *a, **k: load(gguf)[0]
+    timer = StepTimer()
+    generate_times, lengths = [], []
+    with tempfile.TemporaryDirectory() as out:
+        settings = common(out, n, GRPO_PROMPTS * GRPO_GENERATIONS, 1e-6)
+        del settings["max_length"]
+        args = GRPOConfig(
+            **settings,
+            num_generations=GRPO_GENERATIONS,
+            max_completion_length=GRPO_MAX_NEW,
+            temperature=1.0,
+            loss_type="dapo",
+            beta=0.04,
+            epsilon=0.2,
+            epsilon_high=0.28,
+        )
+        trainer = GRPOTrainer(
+            model=model, reward_funcs=[length_reward], args=args, train_dataset=data, processing_class=tok,
+            callbacks=[timer],
+        )
+        generate = trainer._generate
+
+        def timed_generate(*a, **k):
+            t0 = time.perf_counter()
+            result = generate(*a, **k)
+            generate_times.append(time.perf_counter() - t0)
+            completion_ids = result[1]
+            lengths.append(sum(len(c) for c in completion_ids) / len(completion_ids))
+            return result
+
+        trainer._generate = timed_generate
+        trainer.train()
+    if len(generate_times) != len(timer.times):
+        sys.exit(f"grpo: {len(generate_times)} generations for {len(timer.times)} steps")
+    return {
+        "seconds": timed(timer.times, warmup, "grpo"),
+        "generate_seconds": generate_times[warmup:],
+        "completion_mean_length": lengths[warmup:],
+    }
+
+
+BENCHES = {"sft": "sft_step/4x128", "dpo": "dpo_step/2x2x128", "grpo": f"grpo_step/{GRPO_PROMPTS}x{GRPO_GENERATIONS}x{GRPO_MAX_NEW}"}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("gguf")
-    p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed first steps")
+    p.add_argument("--only", required=True, choices=sorted(BENCHES), help="the bench this process runs")
+    p.add_argument("--steps", type=int, default=3, help="timed steps")
+    p.add_argument("--warmup", type=int, default=1, help="untimed first steps")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--prompts", help="GRPO: JSONL file of prompts (`prompt`)")
     a = p.parse_args()
+    if a.only == "grpo" and not a.prompts:
+        sys.exit("--only grpo needs --prompts FILE")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     out = {
+        "bench": BENCHES[a.only],
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "trl": trl.__version__,
         "threads": torch.get_num_threads(),
-        "steps": a.steps,
         "warmup": a.warmup,
     }
-    tokens = 4 * LEN  # both benches: 4 sequences of 128 tokens per step
-    s, times = bench_sft(a.gguf, a.steps, a.warmup)
-    out["sft_step/4x128"] = tokens / s
-    out["sft_step/4x128/seconds"] = times
-    s, times = bench_dpo(a.gguf, a.steps, a.warmup)
-    out["dpo_step/2x2x128"] = tokens / s
-    out["dpo_step/2x2x128/seconds"] = times
+    if a.only == "sft":
+        out.update(bench_sft(a.gguf, a.steps, a.warmup))
+    elif a.only == "dpo":
+        out.update(bench_dpo(a.gguf, a.steps, a.warmup))
+    else:
+        out.update(bench_grpo(a.gguf, a.steps, a.warmup, a.prompts))
+    out["vm_hwm_kib"] = vm_hwm_kib()
     print(json.dumps(out))
 
 

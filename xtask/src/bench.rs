@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: runs the criterion benches, reads their estimates, writes `target/bench-report.md`;
-//! `--vs transformers` runs the same inference work in PyTorch transformers and `--vs trl` one SFT and one DPO
-//! optimizer step in TRL (both in a venv it creates), prints the ratios, and `--vs trl` rewrites the TRL section
-//! of `docs/benchmarks.md`.
+//! `--vs transformers` runs the same inference work in PyTorch transformers and `--vs trl` SFT, DPO and GRPO
+//! optimizer steps in TRL (both in a venv it creates; the step benches interleaved with Temper's, see
+//! [`crate::vs_trl`]), prints the ratios, and `--vs trl` rewrites the TRL section of `docs/benchmarks.md`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,22 +17,34 @@ const BENCHES: &[(&str, &str, f64)] = &[
     ("cpu/prefill_tokens/8", "prefill_tokens/8", 8.0 * 128.0),
     ("cpu/decode_tokens/1", "decode_tokens/1", 32.0),
     ("cpu/decode_tokens/8", "decode_tokens/8", 8.0 * 32.0),
-    ("cpu/forward_backward_tokens_4x64", "forward_backward_tokens/4x64", 256.0),
+    (
+        "cpu/forward_backward_tokens_4x64",
+        "forward_backward_tokens/4x64",
+        256.0,
+    ),
 ];
 
 /// The N-samples-of-one-prompt benches: N, the shared-prefill id (`generate_n`), the N-sequential-calls id, and
 /// the key of `transformers_bench.py`'s `generate(num_return_sequences=N)`. Throughput is samples/s.
 const SAMPLE_BENCHES: &[(usize, &str, &str, &str)] = &[
-    (1, "cpu/samples_shared/1", "cpu/samples_sequential/1", "samples/1"),
-    (4, "cpu/samples_shared/4", "cpu/samples_sequential/4", "samples/4"),
-    (16, "cpu/samples_shared/16", "cpu/samples_sequential/16", "samples/16"),
-];
-
-/// The optimizer-step benches of `crates/train/benches/steps.rs` (id, report key = key of `trl_bench.py`'s JSON,
-/// tokens per step). Both: 4 sequences × 128 tokens.
-const STEP_BENCHES: &[(&str, &str, f64)] = &[
-    ("cpu/sft_step/4x128", "sft_step/4x128", 512.0),
-    ("cpu/dpo_step/2x2x128", "dpo_step/2x2x128", 512.0),
+    (
+        1,
+        "cpu/samples_shared/1",
+        "cpu/samples_sequential/1",
+        "samples/1",
+    ),
+    (
+        4,
+        "cpu/samples_shared/4",
+        "cpu/samples_sequential/4",
+        "samples/4",
+    ),
+    (
+        16,
+        "cpu/samples_shared/16",
+        "cpu/samples_sequential/16",
+        "samples/16",
+    ),
 ];
 
 /// The TRL the parity fixtures were made with (`testdata/trl-parity/README.md`): the baseline uses the same.
@@ -49,8 +61,12 @@ struct Options {
     transformers: bool,
     /// Compare one SFT and one DPO optimizer step with TRL.
     trl: bool,
-    /// Smoke run: criterion `--quick`, one timed TRL step.
+    /// Smoke run: criterion `--quick`; one repetition of one timed step per side for the step benches.
     quick: bool,
+    /// Repetitions of the interleaved step benches (`--reps N`, default 3).
+    reps: Option<usize>,
+    /// Timed steps per step-bench process (`--steps N`, default 2; one untimed step before them).
+    steps: Option<usize>,
     /// Build the benches in the release profile.
     release: bool,
     /// `--only minilm`: only the MiniLM encoding bench.
@@ -66,12 +82,28 @@ impl Options {
             match a.as_str() {
                 "--quick" => o.quick = true,
                 "--release" => o.release = true,
+                flag @ ("--reps" | "--steps") => {
+                    let v = it
+                        .next()
+                        .with_context(|| format!("{flag} needs a number"))?;
+                    let n = match v.parse::<usize>() {
+                        Ok(n) if n > 0 => n,
+                        _ => bail!("{flag} {v}: expected a whole number of at least 1"),
+                    };
+                    *(if flag == "--reps" {
+                        &mut o.reps
+                    } else {
+                        &mut o.steps
+                    }) = Some(n);
+                }
                 "--only" => match it.next().map(String::as_str) {
                     Some("minilm") => o.minilm_only = true,
                     other => bail!("--only {}: expected `minilm`", other.unwrap_or("")),
                 },
                 "--vs" => {
-                    let v = it.next().context("--vs needs a value: transformers or trl")?;
+                    let v = it
+                        .next()
+                        .context("--vs needs a value: transformers or trl")?;
                     for name in v.split(',') {
                         match name.trim() {
                             "transformers" => o.transformers = true,
@@ -81,7 +113,8 @@ impl Options {
                     }
                 }
                 other => bail!(
-                    "unknown argument `{other}` (usage: bench [--vs transformers|trl] [--only minilm] [--quick] [--release])"
+                    "unknown argument `{other}` (usage: bench [--vs transformers|trl] [--only minilm] [--quick] [--release] \
+                     [--reps N] [--steps N])"
                 ),
             }
         }
@@ -100,51 +133,36 @@ impl Options {
 }
 
 fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// `stat` (`mean`, `median`) point estimate in ns from the text of a criterion `estimates.json`.
 fn parse_estimate(text: &str, stat: &str) -> Result<f64> {
     let v: serde_json::Value = serde_json::from_str(text)?;
-    v[stat]["point_estimate"].as_f64().with_context(|| format!("no {stat}.point_estimate"))
+    v[stat]["point_estimate"]
+        .as_f64()
+        .with_context(|| format!("no {stat}.point_estimate"))
 }
 
 /// Point estimate (ns) of one criterion benchmark from `target/criterion/<id>/new/estimates.json`.
 fn criterion_ns(target: &Path, id: &str, stat: &str) -> Result<f64> {
     let path = target.join("criterion").join(id).join("new/estimates.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     parse_estimate(&text, stat).with_context(|| path.display().to_string())
 }
 
-/// Fastest per-iteration time (ns) in the text of a criterion `sample.json` (`iters[i]`, `times[i]` in ns).
-fn parse_sample_min(text: &str) -> Result<f64> {
-    let v: serde_json::Value = serde_json::from_str(text)?;
-    let nums = |k: &str| -> Result<Vec<f64>> {
-        v[k].as_array()
-            .with_context(|| format!("no `{k}` array"))?
-            .iter()
-            .map(|x| x.as_f64().with_context(|| format!("`{k}` holds a non-number")))
-            .collect()
-    };
-    let (iters, times) = (nums("iters")?, nums("times")?);
-    if iters.len() != times.len() || iters.is_empty() {
-        bail!("{} iters for {} times", iters.len(), times.len());
-    }
-    Ok(times.iter().zip(&iters).map(|(t, i)| t / i).fold(f64::INFINITY, f64::min))
-}
-
-/// Fastest iteration (ns) of one criterion benchmark from `target/criterion/<id>/new/sample.json`.
-fn criterion_min_ns(target: &Path, id: &str) -> Result<f64> {
-    let path = target.join("criterion").join(id).join("new/sample.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    parse_sample_min(&text).with_context(|| path.display().to_string())
-}
-
 /// The JSON object a baseline script prints as its last line (the trainers print their own lines before it).
-fn parse_baseline(stdout: &str) -> Result<serde_json::Value> {
-    let line = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    let v: serde_json::Value =
-        serde_json::from_str(line).with_context(|| format!("parsing the baseline's last line: {line}"))?;
+pub(crate) fn parse_baseline(stdout: &str) -> Result<serde_json::Value> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(line)
+        .with_context(|| format!("parsing the baseline's last line: {line}"))?;
     if !v.is_object() {
         bail!("the baseline's last line is not a JSON object: {line}");
     }
@@ -162,15 +180,27 @@ fn describe_cpu(cpuinfo: &str) -> Option<String> {
     };
     let model = field("model name")?;
     let flags = field("flags").unwrap_or_default();
-    let have: Vec<&str> = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16"]
-        .into_iter()
-        .filter(|f| flags.split_whitespace().any(|x| x == *f))
-        .collect();
-    Some(if have.is_empty() { model } else { format!("{model} ({})", have.join(" ")) })
+    let have: Vec<&str> = [
+        "avx2",
+        "fma",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512_vnni",
+        "avx512_bf16",
+    ]
+    .into_iter()
+    .filter(|f| flags.split_whitespace().any(|x| x == *f))
+    .collect();
+    Some(if have.is_empty() {
+        model
+    } else {
+        format!("{model} ({})", have.join(" "))
+    })
 }
 
 /// The 1, 5 and 15 minute load averages from the text of `/proc/loadavg`.
-fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+pub(crate) fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
     let mut f = text.split_whitespace().map(str::parse::<f64>);
     Some([f.next()?.ok()?, f.next()?.ok()?, f.next()?.ok()?])
 }
@@ -214,27 +244,49 @@ fn replace_section(doc: &str, section: &str) -> String {
 fn smollm2() -> PathBuf {
     let home = std::env::var_os("TEMPER_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/temper"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/temper")
+        });
     home.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
 /// The bench venv's python, created on first use; with `trl`, TRL [`TRL_VERSION`] is installed into it.
 fn venv_python(trl: bool) -> Result<PathBuf> {
-    let home = smollm2().parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let home = smollm2()
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let venv = home.join("bench-venv");
     let py = venv.join("bin/python");
     if !py.is_file() {
-        eprintln!("creating {} (torch, transformers, gguf from PyPI)", venv.display());
+        eprintln!(
+            "creating {} (torch, transformers, gguf from PyPI)",
+            venv.display()
+        );
         let mut c = Command::new("python3");
         c.args(["-m", "venv"]).arg(&venv);
         status(c)?;
     }
-    let check =
-        Command::new(&py).args(["-c", "import torch, transformers, gguf, accelerate, sentence_transformers"]).status()?;
+    let check = Command::new(&py)
+        .args([
+            "-c",
+            "import torch, transformers, gguf, accelerate, sentence_transformers",
+        ])
+        .status()?;
     if !check.success() {
         let mut c = Command::new(&py);
         c.args([
-            "-m", "pip", "install", "-q", "torch", "transformers", "gguf", "numpy", "accelerate", "sentence-transformers",
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "torch",
+            "transformers",
+            "gguf",
+            "numpy",
+            "accelerate",
+            "sentence-transformers",
         ]);
         status(c)?;
     }
@@ -255,7 +307,11 @@ fn run_baseline(root: &Path, trl: bool, script: &str, extra: &[&str]) -> Result<
     let py = venv_python(trl)?;
     let path = root.join("xtask/bench").join(script);
     eprintln!("running {script} (torch, 2 threads)");
-    let out = Command::new(&py).arg(&path).arg(smollm2()).args(extra).output()?;
+    let out = Command::new(&py)
+        .arg(&path)
+        .arg(smollm2())
+        .args(extra)
+        .output()?;
     if !out.status.success() {
         bail!("{script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     }
@@ -266,11 +322,24 @@ fn run_baseline(root: &Path, trl: bool, script: &str, extra: &[&str]) -> Result<
 /// `python` is given) and returns the JSON of its last line.
 fn minilm_bench(profile: &str, python: Option<&Path>) -> Result<serde_json::Value> {
     let mut c = cargo();
-    c.args(["bench", "--profile", profile, "-p", "temper-rag", "--features", "dense", "--bench", "minilm"]);
+    c.args([
+        "bench",
+        "--profile",
+        profile,
+        "-p",
+        "temper-rag",
+        "--features",
+        "dense",
+        "--bench",
+        "minilm",
+    ]);
     if let Some(py) = python {
         c.env("MINILM_VS_PYTHON", py);
     }
-    let out = c.stderr(std::process::Stdio::inherit()).output().context("running the minilm bench")?;
+    let out = c
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running the minilm bench")?;
     if !out.status.success() {
         bail!("the minilm bench failed with {}", out.status);
     }
@@ -293,7 +362,9 @@ fn minilm_section(v: &serde_json::Value) -> Result<String> {
     });
     for (key, e) in obj.iter().filter(|(k, _)| k.starts_with("minilm/")) {
         let num = |f: &str| e[f].as_f64().with_context(|| format!("{key}: no `{f}`"));
-        let texts = e["texts"].as_u64().with_context(|| format!("{key}: no `texts`"))?;
+        let texts = e["texts"]
+            .as_u64()
+            .with_context(|| format!("{key}: no `texts`"))?;
         if vs {
             let ratios: Vec<String> = e["ratios"]
                 .as_array()
@@ -310,7 +381,10 @@ fn minilm_section(v: &serde_json::Value) -> Result<String> {
                 ratios.join(", ")
             ));
         } else {
-            out.push_str(&format!("| {key} | {texts} | {:.1} |\n", num("temper_median")?));
+            out.push_str(&format!(
+                "| {key} | {texts} | {:.1} |\n",
+                num("temper_median")?
+            ));
         }
     }
     if let Some(b) = obj.get("baseline") {
@@ -328,7 +402,17 @@ fn minilm_section(v: &serde_json::Value) -> Result<String> {
 /// Runs one criterion bench target.
 fn criterion(package: &str, bench: &str, profile: &str, quick: bool) -> Result<()> {
     let mut c = cargo();
-    c.args(["bench", "--profile", profile, "-p", package, "--bench", bench, "--", "--noplot"]);
+    c.args([
+        "bench",
+        "--profile",
+        profile,
+        "-p",
+        package,
+        "--bench",
+        bench,
+        "--",
+        "--noplot",
+    ]);
     if quick {
         c.arg("--quick");
     }
@@ -338,7 +422,10 @@ fn criterion(package: &str, bench: &str, profile: &str, quick: bool) -> Result<(
 /// One table row per bench: `| key | Temper | [baseline | ratio] |` (extra leading columns in `prefix`).
 fn table_row(key: &str, prefix: &str, temper: f64, baseline: Option<f64>) -> String {
     match baseline {
-        Some(b) => format!("| {key} |{prefix} {temper:.1} | {b:.1} | {:.2}x |\n", temper / b),
+        Some(b) => format!(
+            "| {key} |{prefix} {temper:.1} | {b:.1} | {:.2}x |\n",
+            temper / b
+        ),
         None => format!("| {key} |{prefix} {temper:.1} |\n"),
     }
 }
@@ -346,22 +433,36 @@ fn table_row(key: &str, prefix: &str, temper: f64, baseline: Option<f64>) -> Str
 /// `cargo xtask bench [--vs transformers|trl] [--quick] [--release]`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let o = Options::parse(args)?;
-    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|t| parse_loadavg(&t));
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| parse_loadavg(&t));
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| utc_string(d.as_secs()))
         .unwrap_or_default();
     if !smollm2().is_file() {
         let mut c = cargo();
-        c.args(["run", "--quiet", "-p", "temper-cli", "--", "fetch", "smollm2"]);
+        c.args([
+            "run",
+            "--quiet",
+            "-p",
+            "temper-cli",
+            "--",
+            "fetch",
+            "smollm2",
+        ]);
         status(c)?;
     }
     // The dev profile compiles every dependency (burn) at opt-level 3 and shares its build with `cargo test`;
     // the release profile would mean a second full burn build. `--release` opts into it.
     let profile = if o.release { "release" } else { "dev" };
     let target = target_dir(root);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let load_text = load.map_or("unknown".to_string(), |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]));
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let load_text = load.map_or("unknown".to_string(), |l| {
+        format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])
+    });
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| describe_cpu(&t))
@@ -394,15 +495,24 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             report.push_str(&table_row(key, "", temper[key], b));
         }
         if let Some(b) = &baseline {
-            report.push_str(&format!("\nBaseline: torch {} with {} threads.\n", b["torch"], b["threads"]));
+            report.push_str(&format!(
+                "\nBaseline: torch {} with {} threads.\n",
+                b["torch"], b["threads"]
+            ));
         }
         report.push_str(
             "\n## N samples of one prompt (64-token prompt, 16 new tokens each, temperature 1)\n\n| N | shared prefill \
              (`generate_n`) samples/s | N sequential calls samples/s | speed-up |",
         );
-        report.push_str(if baseline.is_some() { " transformers `num_return_sequences` samples/s |\n|---:|---:|---:|---:|---:|\n" } else { "\n|---:|---:|---:|---:|\n" });
+        report.push_str(if baseline.is_some() {
+            " transformers `num_return_sequences` samples/s |\n|---:|---:|---:|---:|---:|\n"
+        } else {
+            "\n|---:|---:|---:|---:|\n"
+        });
         for (n, shared, sequential, key) in SAMPLE_BENCHES {
-            let per_s = |id: &str| -> Result<f64> { Ok(*n as f64 / (criterion_ns(&target, id, "mean")? * 1e-9)) };
+            let per_s = |id: &str| -> Result<f64> {
+                Ok(*n as f64 / (criterion_ns(&target, id, "mean")? * 1e-9))
+            };
             let (s, q) = (per_s(shared)?, per_s(sequential)?);
             report.push_str(&format!("| {n} | {s:.2} | {q:.2} | {:.2}x |", s / q));
             match baseline.as_ref().and_then(|b| b[*key].as_f64()) {
@@ -415,55 +525,65 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     }
 
     if o.minilm() {
-        let python = if o.transformers || o.minilm_only { Some(venv_python(false)?) } else { None };
+        let python = if o.transformers || o.minilm_only {
+            Some(venv_python(false)?)
+        } else {
+            None
+        };
         report.push_str(&minilm_section(&minilm_bench(profile, python.as_deref())?)?);
     }
 
     if o.trl {
-        criterion("temper-train", "steps", profile, o.quick)?;
-        // (median tokens/s, fastest step in s)
-        let mut temper: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-        for (id, key, tokens) in STEP_BENCHES {
-            let median = criterion_ns(&target, id, "median")? * 1e-9;
-            temper.insert(key, (tokens / median, criterion_min_ns(&target, id)? * 1e-9));
-        }
-        let (steps, warmup) = if o.quick { ("1", "1") } else { ("10", "1") };
-        let b = run_baseline(root, true, "trl_bench.py", &["--steps", steps, "--warmup", warmup, "--threads", "2"])?;
+        let (reps, steps, warmup) = if o.quick {
+            (1, 1, 1)
+        } else {
+            (o.reps.unwrap_or(3), o.steps.unwrap_or(2), 1)
+        };
+        let python = venv_python(true)?;
+        let gguf = smollm2();
+        let plan = crate::vs_trl::Plan {
+            reps,
+            steps,
+            warmup,
+            python: &python,
+            gguf: &gguf,
+            profile,
+        };
+        let rows = crate::vs_trl::run(root, &plan)?;
+        let versions = Command::new(&python)
+            .args(["-c", "import json, torch, transformers, trl; print(json.dumps({'torch': torch.__version__, \
+                   'transformers': transformers.__version__, 'trl': trl.__version__}))"])
+            .output()?;
+        let v = parse_baseline(&String::from_utf8_lossy(&versions.stdout))
+            .context("the venv's versions")?;
         let mut section = format!(
-            "{TRL_BEGIN}\n## Training steps vs TRL\n\n`cargo xtask bench --vs trl{}`, run {started} UTC on {cores} \
-             cores, load average {load_text} (1, 5, 15 min) when it started. One optimizer step each, SmolLM2-135M \
-             dequantized to f32, the same token ids on both sides. Temper: burn flex, cargo profile `{profile}`, \
-             criterion median (`crates/train/benches/steps.rs`). TRL {} + transformers {} + torch {} with {} \
-             threads: median of {} steps after {} warm-up step(s) inside `Trainer.train()` \
-             (`xtask/bench/trl_bench.py`).\n\n",
+            "{TRL_BEGIN}\n## Training steps vs TRL\n\n`cargo xtask bench --vs trl{}`, run {started} UTC on {cpu}, \
+             {cores} cores. Each step bench runs in a process of its own on each side, interleaved Temper, TRL, \
+             Temper, TRL, … for {reps} repetition(s); a process runs {warmup} untimed and {steps} timed step(s) and \
+             reports their median. Temper: burn flex, cargo profile `{profile}` (`crates/train/benches/steps.rs \
+             --process`). TRL {} + transformers {} + torch {}, 2 torch threads (`xtask/bench/trl_bench.py \
+             --only`). SmolLM2-135M dequantized to f32 on both sides, the same token ids (SFT, DPO) and prompts \
+             (GRPO).\n\n",
             if o.quick { " --quick" } else { "" },
-            b["trl"].as_str().unwrap_or("?"),
-            b["transformers"].as_str().unwrap_or("?"),
-            b["torch"].as_str().unwrap_or("?"),
-            b["threads"],
-            b["steps"],
-            b["warmup"],
+            v["trl"].as_str().unwrap_or("?"),
+            v["transformers"].as_str().unwrap_or("?"),
+            v["torch"].as_str().unwrap_or("?"),
         );
+        section.push_str(&crate::vs_trl::table(&rows));
         section.push_str(
-            "| step | tokens/step | Temper tokens/s | TRL tokens/s | ratio | fastest step: Temper s | TRL s | ratio \
-             |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-        );
-        for (_, key, tokens) in STEP_BENCHES {
-            let trl = b[*key].as_f64().with_context(|| format!("trl_bench.py printed no `{key}`"))?;
-            let trl_best = b[format!("{key}/seconds")]
-                .as_array()
-                .and_then(|a| a.iter().filter_map(serde_json::Value::as_f64).reduce(f64::min))
-                .with_context(|| format!("trl_bench.py printed no `{key}/seconds`"))?;
-            let (median, best) = temper[key];
-            let row = table_row(key, &format!(" {tokens} |"), median, Some(trl));
-            section.push_str(&format!("{} {best:.2} | {trl_best:.2} | {:.2}x |\n", row.trim_end(), trl_best / best));
-        }
-        section.push_str(
-            "\nSFT: 4 × 128 tokens, NLL on every target token. DPO: 2 pairs = 4 × 128 tokens (prompt 64 + \
-             completion 64), sigmoid, β = 0.1, reference log-probs precomputed before timing. Both: f32, no \
-             gradient checkpointing, AdamW (HF defaults), global-norm clip 1.0; a step is forward, loss and \
-             metrics, backward, clip, AdamW update. The last three columns compare the fastest single step of \
-             each side (the least disturbed by other processes on a busy machine).\n",
+            "\nratio = TRL seconds / Temper seconds per repetition (> 1: Temper is faster): the median and the \
+             range over the repetitions. Peak RSS: `VmHWM` of `/proc/self/status`, read by each bench process of \
+             itself at its end (model loading included, the same measure on both sides), median over the \
+             repetitions. Load: the 1-minute load average before each process / the highest sampled every second \
+             while it ran (the bench's own 2 threads count in it), range over the repetitions.\n\n\
+             SFT: 4 × 128 tokens, NLL on every target token. DPO: 2 pairs = 4 × 128 tokens (prompt 64 + \
+             completion 64), sigmoid, β = 0.1, reference log-probs precomputed before timing. GRPO: 2 prompts × 4 \
+             completions of at most 32 new tokens (temperature 1, EOS or the cap ends one), plain-text prompts of \
+             `xtask/bench/grpo_prompts.jsonl`, reward −min(1, 0.01·characters), DAPO loss with β = 0.04 (a frozen \
+             reference), ε = 0.2, ε_high = 0.28 (the `dapo_beta0.04` parity fixture's settings); a step is the \
+             whole on-line step (sampling, reward, reference log-probs, training), `generate` the sampling alone \
+             (TRL: its `_generate`, transformers `generate`; Temper: the loop's `timing/generate_s`), `train` the \
+             rest. All: f32, no gradient checkpointing, AdamW (HF defaults), global-norm clip 1.0.\n",
         );
         section.push_str(TRL_END);
         section.push('\n');
@@ -493,24 +613,94 @@ mod tests {
     fn options_parse_every_form() {
         let cases: &[(&str, Options)] = &[
             ("", Options::default()),
-            ("--vs trl --quick", Options { trl: true, quick: true, ..Options::default() }),
-            ("--vs transformers --release", Options { transformers: true, release: true, ..Options::default() }),
-            ("--vs transformers,trl", Options { transformers: true, trl: true, ..Options::default() }),
-            ("--only minilm", Options { minilm_only: true, ..Options::default() }),
-            ("--vs trl --vs transformers", Options { transformers: true, trl: true, ..Options::default() }),
+            (
+                "--vs trl --quick",
+                Options {
+                    trl: true,
+                    quick: true,
+                    ..Options::default()
+                },
+            ),
+            (
+                "--vs transformers --release",
+                Options {
+                    transformers: true,
+                    release: true,
+                    ..Options::default()
+                },
+            ),
+            (
+                "--vs transformers,trl",
+                Options {
+                    transformers: true,
+                    trl: true,
+                    ..Options::default()
+                },
+            ),
+            (
+                "--only minilm",
+                Options {
+                    minilm_only: true,
+                    ..Options::default()
+                },
+            ),
+            (
+                "--vs trl --vs transformers",
+                Options {
+                    transformers: true,
+                    trl: true,
+                    ..Options::default()
+                },
+            ),
+            (
+                "--vs trl --reps 5",
+                Options {
+                    trl: true,
+                    reps: Some(5),
+                    ..Options::default()
+                },
+            ),
+            (
+                "--vs trl --steps 4",
+                Options {
+                    trl: true,
+                    steps: Some(4),
+                    ..Options::default()
+                },
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(&Options::parse(&args(line)).expect(line), want, "{line}");
         }
         assert!(Options::default().inference());
         assert!(!Options::parse(&args("--vs trl")).expect("trl").inference());
-        assert!(Options::parse(&args("--vs trl,transformers")).expect("both").inference());
+        assert!(
+            Options::parse(&args("--vs trl,transformers"))
+                .expect("both")
+                .inference()
+        );
         let only = Options::parse(&args("--only minilm")).expect("only");
         assert!(only.minilm() && !only.inference());
-        assert!(Options::default().minilm() && !Options::parse(&args("--vs trl")).expect("trl").minilm());
-        for bad in ["--vs", "--vs vllm", "--fast", "--only", "--only bert"] {
+        assert!(
+            Options::default().minilm()
+                && !Options::parse(&args("--vs trl")).expect("trl").minilm()
+        );
+        for bad in [
+            "--vs",
+            "--vs vllm",
+            "--fast",
+            "--only",
+            "--only bert",
+            "--reps",
+            "--reps 0",
+            "--reps x",
+            "--steps -1",
+        ] {
             let e = Options::parse(&args(bad)).expect_err(bad).to_string();
-            assert!(e.contains("--vs") || e.contains("--fast") || e.contains("--only"), "{bad}: {e}");
+            let named = ["--vs", "--fast", "--only", "--reps", "--steps"]
+                .iter()
+                .any(|f| e.contains(f));
+            assert!(named, "{bad}: {e}");
         }
     }
 
@@ -518,18 +708,16 @@ mod tests {
     fn estimates_read_the_asked_statistic() {
         let text = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":3.0},
             "point_estimate":41825909149.5,"standard_error":4.0},"median":{"point_estimate":38142000000.0}}"#;
-        assert_eq!(parse_estimate(text, "mean").expect("mean"), 41_825_909_149.5);
-        assert_eq!(parse_estimate(text, "median").expect("median"), 38_142_000_000.0);
+        assert_eq!(
+            parse_estimate(text, "mean").expect("mean"),
+            41_825_909_149.5
+        );
+        assert_eq!(
+            parse_estimate(text, "median").expect("median"),
+            38_142_000_000.0
+        );
         assert!(parse_estimate(text, "slope").is_err());
         assert!(parse_estimate("not json", "mean").is_err());
-    }
-
-    #[test]
-    fn sample_min_is_the_fastest_iteration() {
-        let text = r#"{"sampling_mode":"Flat","iters":[1.0,1.0,2.0],"times":[25.2e9,84.1e9,49.0e9]}"#;
-        assert_eq!(parse_sample_min(text).expect("min"), 24.5e9);
-        assert!(parse_sample_min(r#"{"iters":[1.0],"times":[]}"#).is_err());
-        assert!(parse_sample_min(r#"{"iters":[1.0],"times":["x"]}"#).is_err());
     }
 
     #[test]
@@ -539,14 +727,20 @@ mod tests {
         let v = parse_baseline(out).expect("json");
         assert_eq!(v["sft_step/4x128"].as_f64(), Some(23.9));
         assert_eq!(v["trl"].as_str(), Some("1.16.0"));
-        assert!(parse_baseline("{'train_loss': 1}").is_err(), "a python dict is not JSON");
+        assert!(
+            parse_baseline("{'train_loss': 1}").is_err(),
+            "a python dict is not JSON"
+        );
         assert!(parse_baseline("[1, 2]").is_err(), "not an object");
         assert!(parse_baseline("").is_err());
     }
 
     #[test]
     fn loadavg_and_dates() {
-        assert_eq!(parse_loadavg("6.11 4.41 2.93 3/412 12345\n"), Some([6.11, 4.41, 2.93]));
+        assert_eq!(
+            parse_loadavg("6.11 4.41 2.93 3/412 12345\n"),
+            Some([6.11, 4.41, 2.93])
+        );
         assert_eq!(parse_loadavg("6.11 x"), None);
         assert_eq!(utc_string(0), "1970-01-01 00:00");
         assert_eq!(utc_string(951_782_400), "2000-02-29 00:00");
@@ -556,10 +750,14 @@ mod tests {
     #[test]
     fn trl_section_is_replaced_or_appended_and_the_rest_kept() {
         let new = format!("{TRL_BEGIN}\n## Training steps vs TRL\n| new |\n{TRL_END}\n");
-        let doc = format!("# Benchmarks\n\ntransformers table\n\n{TRL_BEGIN}\nold\n{TRL_END}\n\nnotes after\n");
+        let doc = format!(
+            "# Benchmarks\n\ntransformers table\n\n{TRL_BEGIN}\nold\n{TRL_END}\n\nnotes after\n"
+        );
         assert_eq!(
             replace_section(&doc, &new),
-            format!("# Benchmarks\n\ntransformers table\n\n{TRL_BEGIN}\n## Training steps vs TRL\n| new |\n{TRL_END}\n\nnotes after\n")
+            format!(
+                "# Benchmarks\n\ntransformers table\n\n{TRL_BEGIN}\n## Training steps vs TRL\n| new |\n{TRL_END}\n\nnotes after\n"
+            )
         );
         let appended = replace_section("# Benchmarks\n\nrows\n", &new);
         assert_eq!(appended, format!("# Benchmarks\n\nrows\n\n{}", new));
@@ -572,9 +770,15 @@ mod tests {
     fn the_cpu_is_named_with_its_vector_extensions() {
         let info = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512vl\n\
                     processor\t: 1\nmodel name\t: AMD EPYC\n";
-        assert_eq!(describe_cpu(info).as_deref(), Some("AMD EPYC (avx2 fma avx512f avx512bw avx512vl)"));
+        assert_eq!(
+            describe_cpu(info).as_deref(),
+            Some("AMD EPYC (avx2 fma avx512f avx512bw avx512vl)")
+        );
         let zen1 = "model name\t: AMD EPYC 7551 32-Core Processor\nflags\t: sse2 avx avx2 fma\n";
-        assert_eq!(describe_cpu(zen1).as_deref(), Some("AMD EPYC 7551 32-Core Processor (avx2 fma)"));
+        assert_eq!(
+            describe_cpu(zen1).as_deref(),
+            Some("AMD EPYC 7551 32-Core Processor (avx2 fma)")
+        );
         assert_eq!(describe_cpu("flags\t: avx2\n"), None);
     }
 
@@ -587,17 +791,35 @@ mod tests {
         )
         .expect("json");
         let s = minilm_section(&v).expect("section");
-        assert!(s.contains("| minilm/faq_sections | 230 | 6.5 | 5.0 | 1.30x | 1.25, 1.30, 1.41 |\n"), "{s}");
-        assert!(s.contains("sentence-transformers 6.3.0 on torch 2.15.0 with 2 threads"), "{s}");
-        let alone: serde_json::Value =
-            serde_json::from_str(r#"{"minilm/faq_sentences": {"texts": 1024, "temper_median": 80.25}}"#).expect("json");
-        assert!(minilm_section(&alone).expect("section").contains("| minilm/faq_sentences | 1024 | 80.2 |\n"));
+        assert!(
+            s.contains("| minilm/faq_sections | 230 | 6.5 | 5.0 | 1.30x | 1.25, 1.30, 1.41 |\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("sentence-transformers 6.3.0 on torch 2.15.0 with 2 threads"),
+            "{s}"
+        );
+        let alone: serde_json::Value = serde_json::from_str(
+            r#"{"minilm/faq_sentences": {"texts": 1024, "temper_median": 80.25}}"#,
+        )
+        .expect("json");
+        assert!(
+            minilm_section(&alone)
+                .expect("section")
+                .contains("| minilm/faq_sentences | 1024 | 80.2 |\n")
+        );
         assert!(minilm_section(&serde_json::json!({"minilm/x": {"texts": 1}})).is_err());
     }
 
     #[test]
     fn table_rows_show_the_ratio() {
-        assert_eq!(table_row("sft_step/4x128", " 512 |", 20.0, Some(80.0)), "| sft_step/4x128 | 512 | 20.0 | 80.0 | 0.25x |\n");
-        assert_eq!(table_row("decode_tokens/1", "", 21.25, None), "| decode_tokens/1 | 21.2 |\n");
+        assert_eq!(
+            table_row("sft_step/4x128", " 512 |", 20.0, Some(80.0)),
+            "| sft_step/4x128 | 512 | 20.0 | 80.0 | 0.25x |\n"
+        );
+        assert_eq!(
+            table_row("decode_tokens/1", "", 21.25, None),
+            "| decode_tokens/1 | 21.2 |\n"
+        );
     }
 }

@@ -5,6 +5,7 @@ mod bench;
 mod chaos;
 mod plot;
 mod tidy;
+mod vs_trl;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,9 +19,13 @@ commands:
   test                 fetch the assets the tests need, then run every test of the workspace
   tidy                 check the source tree's conventions (also runs as a test)
   bench [--vs transformers|trl|transformers,trl] [--only minilm] [--quick] [--release]
+        [--reps N] [--steps N]
                        run the criterion benchmarks, write target/bench-report.md;
                        --vs runs the same work in transformers / TRL (a venv it creates),
                        prints the ratios (--vs trl also updates its section of docs/benchmarks.md);
+                       --vs trl runs the SFT, DPO and GRPO step benches in processes of their own,
+                       Temper and TRL interleaved, --reps repetitions (default 3) of 1 untimed and
+                       --steps timed steps (default 2) per process, with peak RSS;
                        --only minilm: MiniLM encoding, interleaved with sentence-transformers
   fuzz [--seconds N] [--targets a,b] [--timeout S] [--mem-mb M]
                        build fuzz/ (a workspace of its own) and run every fuzz target for N seconds
