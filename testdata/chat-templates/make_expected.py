@@ -3,7 +3,9 @@
     python make_expected.py   # with transformers installed (checked with 5.25.0)
 
 The template is qwen2_5.jinja as shipped in the `trl` wheel (trl 1.16.0, trl/chat_templates/qwen2_5.jinja,
-Apache-2.0), the Qwen2.5 chat template, which renders the `tools` variable in the Hermes style.
+Apache-2.0), the Qwen2.5 chat template, which renders the `tools` variable in the Hermes style. The tool schemas in
+conversations.json have their keys sorted, the order Temper's JSON values keep (serde_json without preserve_order),
+so both sides render the same text.
 """
 import json
 from pathlib import Path
