@@ -34,6 +34,13 @@ pub trait ChatBackend {
             ..Reply::default()
         })
     }
+
+    /// Offers the tool schemas (OpenAI's `{"type": "function", "function": …}` form) of the conversations to come.
+    /// `true` when the back end describes them to the model itself (a local model whose chat template reads
+    /// `tools`), so the caller adds no tool description of its own; default `false`.
+    fn take_tools(&self, _tools: &[serde_json::Value]) -> bool {
+        false
+    }
 }
 
 impl<T: ChatBackend + ?Sized> ChatBackend for &T {
@@ -43,6 +50,9 @@ impl<T: ChatBackend + ?Sized> ChatBackend for &T {
     fn reply(&self, messages: &[Message], params: &GenerationParams) -> Result<Reply> {
         (**self).reply(messages, params)
     }
+    fn take_tools(&self, tools: &[serde_json::Value]) -> bool {
+        (**self).take_tools(tools)
+    }
 }
 
 impl<T: ChatBackend + ?Sized> ChatBackend for Box<T> {
@@ -51,6 +61,9 @@ impl<T: ChatBackend + ?Sized> ChatBackend for Box<T> {
     }
     fn reply(&self, messages: &[Message], params: &GenerationParams) -> Result<Reply> {
         (**self).reply(messages, params)
+    }
+    fn take_tools(&self, tools: &[serde_json::Value]) -> bool {
+        (**self).take_tools(tools)
     }
 }
 

@@ -15,7 +15,8 @@ use temper_judges::LlmJudge;
 use temper_models::parse_device;
 use temper_rewards::{FinalAnswerAccuracy, Reward};
 use temper_tasks::{ArithmeticConfig, Problem, TaskSpec};
-use temper_train::{ModelPolicy, NeuralReward};
+use temper_train::tool_rollout::ToolSetup;
+use temper_train::{ModelPolicy, NeuralReward, ToolPolicy, ToolsConfig};
 
 use crate::judge::{JudgeSpec, asset_file, build_backend};
 
@@ -90,6 +91,15 @@ pub struct EvalArgs {
     /// BFCL: the tool-call format the model is asked to answer in (pythonic, json, hermes, llama3, openai).
     #[arg(long, default_value = "pythonic")]
     pub format: String,
+    /// Built-in tools the model may call while it answers, comma-separated (calculator, date, convert_units):
+    /// each sample is the multi-turn tool rollout the on-line trainers sample with (`[rollout.tools]`, Hermes
+    /// `<tool_call>` syntax, the tools described in the system prompt). The arithmetic prompt then has no
+    /// `<answer>` prefill, so that the model can call a tool first. Local models only.
+    #[arg(long, value_delimiter = ',')]
+    pub tools: Vec<String>,
+    /// With --tools: tool-call rounds per sample (1..=16).
+    #[arg(long, default_value_t = 2)]
+    pub max_calls: usize,
     /// cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -152,7 +162,7 @@ fn problems(args: &EvalArgs) -> Result<Vec<Problem>> {
             think: args.think,
             shots: 1,
             instruction: None,
-            prefill: if args.think {
+            prefill: if args.think || !args.tools.is_empty() {
                 String::new()
             } else {
                 "<answer>".into()
@@ -230,10 +240,14 @@ pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
     config
         .validate(true)
         .map_err(|e| anyhow::anyhow!("{}", flag_message(&e.to_string())))?;
+    let tools = tool_setup(args)?;
     let problems = problems(args)?;
     let reward = scorer(&scorer_spec, &args.device)?;
     let report = match model.strip_prefix("openai:") {
         Some("") => bail!("--model openai: needs a model name, e.g. openai:gpt-4o"),
+        Some(_) if tools.is_some() => {
+            bail!("--tools: tool rollouts run local models only, not openai:")
+        }
         Some(model) => {
             let backend = OpenAiBackend::new(OpenAiConfig::from_env(model)?)?;
             run(
@@ -253,8 +267,17 @@ pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
                 .context("this model has no tokenizer (add tokenizer.json to its folder)")?;
             let chat = tok.chat_template().is_some();
             let ids = tok.special_ids(loaded.model.config().eos_token_id);
-            let policy = ModelPolicy::new(&loaded.model, tok, ids, chat, device.clone());
-            run(args, &problems, &policy, reward.as_ref(), &config)?
+            match &tools {
+                Some(setup) => {
+                    let policy =
+                        ToolPolicy::new(&loaded.model, tok, ids, chat, setup, device.clone());
+                    run(args, &problems, &policy, reward.as_ref(), &config)?
+                }
+                None => {
+                    let policy = ModelPolicy::new(&loaded.model, tok, ids, chat, device.clone());
+                    run(args, &problems, &policy, reward.as_ref(), &config)?
+                }
+            }
         }
     };
     let json = serde_json::to_string_pretty(&report)?;
@@ -267,6 +290,24 @@ pub fn eval_cmd(args: &EvalArgs) -> Result<()> {
         print_summary(&report, args.out.as_deref());
     }
     Ok(())
+}
+
+/// The tools `--tools` names (checked like `[rollout.tools]`, the errors naming the flag), or `None` without it.
+fn tool_setup(args: &EvalArgs) -> Result<Option<ToolSetup>> {
+    if args.tools.is_empty() {
+        return Ok(None);
+    }
+    let config = ToolsConfig {
+        tools: args.tools.iter().map(|t| t.trim().to_string()).collect(),
+        format: "hermes".into(),
+        max_calls: args.max_calls,
+    };
+    let flags = |m: String| {
+        m.replace("rollout.tools.tools", "--tools")
+            .replace("rollout.tools.max_calls", "--max-calls")
+    };
+    config.validate().map_err(|m| anyhow::anyhow!(flags(m)))?;
+    Ok(Some(ToolSetup::new(&config)?))
 }
 
 /// Writes `text` to `dir/name` (the `--out` folder, created when missing) through a temporary file and a rename, so

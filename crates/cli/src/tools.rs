@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use temper_chat::{GenerationParams, Message};
 use temper_rag::{CorpusIndex, Hit, Retriever};
+use temper_tools::builtins::register_builtin;
 use temper_tools::builtins::retrieval::{Passage, RetrievalTool};
-use temper_tools::builtins::{calculator, date_tool, unit_tool};
 use temper_tools::{Format, LoopConfig, Outcome, Registry, TurnStyle, run_tool_loop};
 
 use crate::judge::{JudgeSpec, build_backend};
@@ -95,9 +95,6 @@ fn registry(args: &RunArgs) -> Result<Registry> {
     let mut registry = Registry::new();
     for name in names {
         match name {
-            "calculator" => registry.register(calculator())?,
-            "date" => registry.register(date_tool())?,
-            "convert_units" | "units" => registry.register(unit_tool())?,
             "search" => {
                 let dir = args
                     .index
@@ -114,9 +111,14 @@ fn registry(args: &RunArgs) -> Result<Registry> {
                 };
                 registry.register(RetrievalTool::new(IndexBm25(index), lookup))?
             }
-            other => bail!(
-                "--tools: unknown tool `{other}`; known: calculator, date, convert_units, search"
-            ),
+            other => {
+                if !register_builtin(&mut registry, other)? {
+                    bail!(
+                        "--tools: unknown tool `{other}`; known: calculator, date, convert_units, search"
+                    );
+                }
+                &mut registry
+            }
         };
     }
     if registry.names().is_empty() {

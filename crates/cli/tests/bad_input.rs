@@ -220,6 +220,8 @@ fn cases() -> Vec<Case> {
             .file("bad.jsonl", "{\"question\": 7}\n"),
         case(&["eval", "--task", "arithmetic", "--model", "{D}/tiny", "--temperature", "-1", "--strategy", "best-of-n", "--n", "2", "--out", "{D}/out"], 1, &["temperature"]),
         case(&["eval", "--task", "arithmetic", "--model", "{D}/mismatch", "--out", "{D}/out"], 1, &["vocab_size is 320"]),
+        case(&["eval", "--task", "arithmetic", "--model", "{D}/tiny", "--tools", "calculator,shell", "--out", "{D}/out"], 1, &["--tools[1]: unknown tool `shell`"]),
+        case(&["eval", "--task", "arithmetic", "--model", "{D}/tiny", "--tools", "calculator", "--max-calls", "0", "--out", "{D}/out"], 1, &["--max-calls"]),
         case(&["rag", "index", "{D}/none", "--index", "{D}/out"], 1, &["{D}/none"]),
         case(&["rag", "query", "what", "--index", "{D}/none"], 1, &["{D}/none"]),
         case(&["tools", "run", "--prompt", "hi", "--model", "{D}/none", "--transcript", "{D}/out"], 1, &["{D}/none"]),
@@ -334,6 +336,31 @@ fn cases() -> Vec<Case> {
             "vocab_size is 320",
         ),
         ("grpo", "[grpo]\nbeta = nan", "beta"),
+        (
+            "grpo",
+            "[rollout.tools]\ntools = [\"shell\"]",
+            "rollout.tools.tools[0]: unknown tool `shell`",
+        ),
+        (
+            "rloo",
+            "[rollout.tools]\ntools = [\"calculator\"]\nformat = \"pythonic\"",
+            "rollout.tools.format",
+        ),
+        (
+            "ppo",
+            "[rollout.tools]\ntools = [\"calculator\"]\nmax_calls = 0",
+            "rollout.tools.max_calls",
+        ),
+        (
+            "cem",
+            "[rollout.tools]\ntools = []",
+            "rollout.tools.tools is empty",
+        ),
+        (
+            "grpo",
+            "[rollout.tools]\ntool = [\"calculator\"]",
+            "unknown field `tool`",
+        ),
         ("ppo", "[ppo]\ngamma = 1.5", "gamma"),
         (
             "dpo",

@@ -762,3 +762,33 @@ fn tools_run_searches_a_rag_index_and_refuses_bad_flags() {
     }
     std::fs::remove_dir_all(&root).expect("clean up");
 }
+
+/// `--tools`: the samples come from the tool rollout with the tools described and no `<answer>` prefill (the tiny
+/// model never writes a call, so this checks the wiring; the rollout itself is tested in temper-train).
+#[test]
+fn eval_with_tools_samples_without_the_answer_prefill() {
+    let model = tiny_model_dir();
+    let model = model.to_str().expect("utf-8 path");
+    let common = ["--limit", "2", "--max-new-tokens", "6", "--json"];
+    let mut with = eval_args(model, "greedy", "1", &common);
+    with.extend(["--tools", "calculator", "--max-calls", "1"]);
+    let with = json_of(&temper(&with, &[]));
+    let without = json_of(&temper(&eval_args(model, "greedy", "1", &common), &[]));
+    let texts = |r: &Value| -> Vec<String> {
+        r["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .map(|p| p["samples"][0]["text"].as_str().expect("text").to_string())
+            .collect()
+    };
+    assert!(
+        texts(&without).iter().all(|t| t.starts_with("<answer>")),
+        "{without}"
+    );
+    assert!(
+        texts(&with).iter().all(|t| !t.starts_with("<answer>")),
+        "{with}"
+    );
+    assert_eq!(with["problems"].as_array().map(Vec::len), Some(2));
+}

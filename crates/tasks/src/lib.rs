@@ -45,6 +45,6 @@ pub use pairs::{
     parse_op, problem_space, synthetic_pairs, synthetic_prompt, wrong_answer,
 };
 pub use prompts::{ARITHMETIC_INSTRUCTION, AnswerPrompt, ArithmeticPrompts};
-pub use render::{RenderedPrompt, plain_prompt, render};
+pub use render::{RenderedPrompt, plain_prompt, render, render_with_tools};
 pub use spec::{PromptSet, TaskSpec};
 pub use task::{Problem, Task};

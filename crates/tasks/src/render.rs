@@ -24,10 +24,25 @@ pub struct RenderedPrompt {
 /// opened; without it, [`plain_prompt`]. The prefill is appended either way, then the text is tokenised.
 /// User turns are trimmed in both forms.
 pub fn render(tok: &Tokenizer, problem: &Problem, chat: bool) -> Result<RenderedPrompt> {
+    render_with_tools(tok, problem, chat, None)
+}
+
+/// [`render`] with `tools` (OpenAI-style JSON schemas) handed to the chat template's `tools` variable, for
+/// templates that describe tools themselves ([`temper_tokenizer::ChatTemplate::uses_tools`]); the plain form
+/// ignores them.
+pub fn render_with_tools(
+    tok: &Tokenizer,
+    problem: &Problem,
+    chat: bool,
+    tools: Option<&[serde_json::Value]>,
+) -> Result<RenderedPrompt> {
     let text = if chat {
-        let template = tok
-            .chat_template()
-            .ok_or_else(|| TaskError::Render("chat = true ([rollout] chat, [pairs] chat) needs a model with a chat template".into()))?;
+        let template = tok.chat_template().ok_or_else(|| {
+            TaskError::Render(
+                "chat = true ([rollout] chat, [pairs] chat) needs a model with a chat template"
+                    .into(),
+            )
+        })?;
         let messages: Vec<Message> = problem
             .messages
             .iter()
@@ -39,7 +54,7 @@ pub fn render(tok: &Tokenizer, problem: &Problem, chat: bool) -> Result<Rendered
                 _ => m.clone(),
             })
             .collect();
-        template.render(&messages, true)?
+        template.render_with_tools(&messages, true, tools)?
     } else {
         plain_prompt(&problem.messages)?
     } + &problem.prefill;
@@ -63,7 +78,7 @@ pub fn render(tok: &Tokenizer, problem: &Problem, chat: bool) -> Result<Rendered
 /// Answer: <answer>4</answer>
 ///
 /// Question: What is 5 + 3?
-/// Answer: 
+/// Answer:
 /// ```
 ///
 /// Tool turns have no plain form (an error).
@@ -81,7 +96,8 @@ pub fn plain_prompt(messages: &[Message]) -> Result<String> {
             Role::Assistant => text += &format!("{}\n\n", m.content),
             Role::Tool => {
                 return Err(TaskError::Render(
-                    "a plain prompt has no place for a tool turn: render it with the chat template".into(),
+                    "a plain prompt has no place for a tool turn: render it with the chat template"
+                        .into(),
                 ));
             }
         }
@@ -96,12 +112,14 @@ mod tests {
     use super::*;
 
     fn tokenizer() -> Tokenizer {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/trl-parity/tokenizer/tokenizer.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/trl-parity/tokenizer/tokenizer.json");
         Tokenizer::from_file(&path).expect("tiny tokenizer")
     }
 
     #[test]
-    fn plain_prompts_are_question_answer_blocks_and_a_lone_question_stays_as_written() -> Result<()> {
+    fn plain_prompts_are_question_answer_blocks_and_a_lone_question_stays_as_written() -> Result<()>
+    {
         let few_shot = [
             Message::system("Be brief."),
             Message::user(" What is 6 - 2? "),
@@ -112,9 +130,13 @@ mod tests {
             plain_prompt(&few_shot)?,
             "Be brief.\n\nQuestion: What is 6 - 2?\nAnswer: <answer>4</answer>\n\nQuestion: What is 5 + 3?\nAnswer: "
         );
-        assert_eq!(plain_prompt(&few_shot[1..])?, "Question: What is 6 - 2?\nAnswer: <answer>4</answer>\n\nQuestion: What is 5 + 3?\nAnswer: ");
+        assert_eq!(
+            plain_prompt(&few_shot[1..])?,
+            "Question: What is 6 - 2?\nAnswer: <answer>4</answer>\n\nQuestion: What is 5 + 3?\nAnswer: "
+        );
         assert_eq!(plain_prompt(&[Message::user(" raw text ")])?, " raw text ");
-        let err = plain_prompt(&[Message::user("q"), Message::tool("call-1", "{}")]).expect_err("tool turn");
+        let err = plain_prompt(&[Message::user("q"), Message::tool("call-1", "{}")])
+            .expect_err("tool turn");
         assert!(err.to_string().contains("tool turn"), "{err}");
         Ok(())
     }
@@ -124,18 +146,32 @@ mod tests {
         let tok = tokenizer();
         let problem = Problem {
             id: "t/0".into(),
-            messages: vec![Message::system("Answer."), Message::user("  What is 2 + 2?  ")],
+            messages: vec![
+                Message::system("Answer."),
+                Message::user("  What is 2 + 2?  "),
+            ],
             prefill: "<answer>".into(),
             reference: Some("4".into()),
         };
         let chat = render(&tok, &problem, true)?;
-        let template = tok.chat_template().expect("the tiny tokenizer has a chat template");
-        let want = template.render(&[Message::system("Answer."), Message::user("What is 2 + 2?")], true)? + "<answer>";
+        let template = tok
+            .chat_template()
+            .expect("the tiny tokenizer has a chat template");
+        let want = template.render(
+            &[Message::system("Answer."), Message::user("What is 2 + 2?")],
+            true,
+        )? + "<answer>";
         assert_eq!(chat.text, want);
         assert_eq!(chat.ids, tok.encode(&want)?);
-        assert_eq!((chat.reference.as_deref(), chat.prefill.as_str()), (Some("4"), "<answer>"));
+        assert_eq!(
+            (chat.reference.as_deref(), chat.prefill.as_str()),
+            (Some("4"), "<answer>")
+        );
         let plain = render(&tok, &problem, false)?;
-        assert_eq!(plain.text, "Answer.\n\nQuestion: What is 2 + 2?\nAnswer: <answer>");
+        assert_eq!(
+            plain.text,
+            "Answer.\n\nQuestion: What is 2 + 2?\nAnswer: <answer>"
+        );
         Ok(())
     }
 }

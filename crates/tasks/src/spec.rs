@@ -135,7 +135,10 @@ impl TaskSpec {
                 prefill,
                 ..
             } => {
-                let mut t = ArithmeticPrompts::new(ArithmeticTask::new(config.clone(), seed).map_err(in_task)?, *think);
+                let mut t = ArithmeticPrompts::new(
+                    ArithmeticTask::new(config.clone(), seed).map_err(in_task)?,
+                    *think,
+                );
                 t.shots = *shots;
                 if let Some(i) = instruction {
                     t.instruction = i.clone();
@@ -159,7 +162,9 @@ impl TaskSpec {
             } => {
                 let default_instruction = AnswerPrompt { think: *think }.instruction();
                 let instruction = instruction.as_deref().unwrap_or(default_instruction);
-                let t = Gsm8kTask::open(file, train_file.as_ref(), *eval_size, instruction, prefill).map_err(in_task)?;
+                let t =
+                    Gsm8kTask::open(file, train_file.as_ref(), *eval_size, instruction, prefill)
+                        .map_err(in_task)?;
                 Box::new(t)
             }
         })
@@ -169,11 +174,15 @@ impl TaskSpec {
     pub fn sizes(&self) -> (usize, usize) {
         match self {
             TaskSpec::Arithmetic {
-                train_size, eval_size, ..
+                train_size,
+                eval_size,
+                ..
             } => (*train_size, *eval_size),
             TaskSpec::Jsonl { .. } => (usize::MAX, usize::MAX),
             TaskSpec::Gsm8k {
-                train_size, eval_size, ..
+                train_size,
+                eval_size,
+                ..
             } => (train_size.unwrap_or(usize::MAX), *eval_size),
         }
     }
@@ -201,11 +210,29 @@ impl PromptSet {
 
     /// Renders `train_n` training and `eval_n` held-out problems of any [`Task`] with [`render`]; errors of the
     /// task are errors of the `[task]` table.
-    pub fn from_task(task: &dyn Task, tok: &Tokenizer, chat: bool, train_n: usize, eval_n: usize) -> Result<Self> {
+    pub fn from_task(
+        task: &dyn Task,
+        tok: &Tokenizer,
+        chat: bool,
+        train_n: usize,
+        eval_n: usize,
+    ) -> Result<Self> {
+        Self::from_task_with(task, chat, train_n, eval_n, &|p| render(tok, p, chat))
+    }
+
+    /// Like [`from_task`](Self::from_task), each problem rendered by `render_one` (e.g. with tool descriptions);
+    /// `eval_problems` stay as the task wrote them. `chat` records how `render_one` renders.
+    pub fn from_task_with(
+        task: &dyn Task,
+        chat: bool,
+        train_n: usize,
+        eval_n: usize,
+        render_one: &dyn Fn(&crate::Problem) -> Result<RenderedPrompt>,
+    ) -> Result<Self> {
         let eval = task.held_out(eval_n).map_err(in_task)?;
         let train = task.train(train_n).map_err(in_task)?;
         let render_all = |xs: Vec<crate::Problem>| -> Result<Vec<RenderedPrompt>> {
-            xs.iter().map(|p| render(tok, p, chat)).collect()
+            xs.iter().map(render_one).collect()
         };
         Ok(Self {
             train: render_all(train)?,
@@ -225,7 +252,8 @@ mod tests {
     use crate::prompts::ARITHMETIC_INSTRUCTION;
 
     fn tokenizer() -> Tokenizer {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/trl-parity/tokenizer/tokenizer.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/trl-parity/tokenizer/tokenizer.json");
         Tokenizer::from_file(&path).expect("tiny tokenizer")
     }
 
@@ -241,7 +269,8 @@ mod tests {
     }
 
     #[test]
-    fn default_arithmetic_prompts_show_one_worked_example_that_is_never_the_question() -> Result<()> {
+    fn default_arithmetic_prompts_show_one_worked_example_that_is_never_the_question() -> Result<()>
+    {
         let tok = tokenizer();
         let task = TaskSpec::default();
         let set = PromptSet::build(&task, &tok, false, 3)?;
@@ -249,15 +278,18 @@ mod tests {
             unreachable!("the default task is arithmetic")
         };
         let t = ArithmeticTask::new(config.clone(), 3)?;
-        let eval_questions: HashSet<String> = t.held_out(20)?
-            .iter()
-            .map(|p| p.question())
-            .collect();
+        let eval_questions: HashSet<String> =
+            t.held_out(20)?.iter().map(|p| p.question()).collect();
         let train_questions: HashSet<String> = t.train(2000).iter().map(|p| p.question()).collect();
         assert_eq!((set.train.len(), set.eval.len()), (2000, 20));
         let mut example_answers = HashSet::new();
         for p in set.train.iter().chain(&set.eval) {
-            assert!(p.text.starts_with(&format!("{ARITHMETIC_INSTRUCTION}\n\nQuestion: ")), "{}", p.text);
+            assert!(
+                p.text
+                    .starts_with(&format!("{ARITHMETIC_INSTRUCTION}\n\nQuestion: ")),
+                "{}",
+                p.text
+            );
             assert!(p.text.ends_with("\nAnswer: <answer>"), "{}", p.text);
             assert_eq!(p.prefill, "<answer>");
             let b = blocks(&p.text);
@@ -265,12 +297,25 @@ mod tests {
             let (ex_q, ex_a) = &b[0];
             let reference = p.reference.as_deref().expect("arithmetic has references");
             assert_ne!(ex_q, &b[1].0);
-            assert!(!eval_questions.contains(ex_q) && !train_questions.contains(ex_q), "{ex_q} is a question");
-            let n = ex_a.strip_prefix("<answer>").and_then(|a| a.strip_suffix("</answer>")).expect("worked format");
-            assert_ne!(n, reference, "the example gives away the answer in {}", p.text);
+            assert!(
+                !eval_questions.contains(ex_q) && !train_questions.contains(ex_q),
+                "{ex_q} is a question"
+            );
+            let n = ex_a
+                .strip_prefix("<answer>")
+                .and_then(|a| a.strip_suffix("</answer>"))
+                .expect("worked format");
+            assert_ne!(
+                n, reference,
+                "the example gives away the answer in {}",
+                p.text
+            );
             example_answers.insert(n.to_string());
         }
-        assert!(example_answers.len() >= 10, "example answers {example_answers:?}");
+        assert!(
+            example_answers.len() >= 10,
+            "example answers {example_answers:?}"
+        );
         for p in &set.eval {
             assert!(eval_questions.contains(&blocks(&p.text)[1].0));
         }
@@ -282,9 +327,23 @@ mod tests {
         let tok = tokenizer();
         let one = PromptSet::build(&TaskSpec::default(), &tok, true, 0)?;
         let zero_task = match TaskSpec::default() {
-            TaskSpec::Arithmetic { config, train_size, eval_size, think, instruction, prefill, .. } => {
-                TaskSpec::Arithmetic { config, train_size, eval_size, think, shots: 0, instruction, prefill }
-            }
+            TaskSpec::Arithmetic {
+                config,
+                train_size,
+                eval_size,
+                think,
+                instruction,
+                prefill,
+                ..
+            } => TaskSpec::Arithmetic {
+                config,
+                train_size,
+                eval_size,
+                think,
+                shots: 0,
+                instruction,
+                prefill,
+            },
             other => other,
         };
         let zero = PromptSet::build(&zero_task, &tok, true, 0)?;
@@ -295,7 +354,10 @@ mod tests {
             // The instruction names the tags once; the worked example closes one more.
             assert_eq!(a.text.matches("</answer>").count(), 2, "{}", a.text);
             assert_eq!(b.text.matches("</answer>").count(), 1, "{}", b.text);
-            assert!(a.text.ends_with("<|assistant|> <answer>") && b.text.ends_with("<|assistant|> <answer>"));
+            assert!(
+                a.text.ends_with("<|assistant|> <answer>")
+                    && b.text.ends_with("<|assistant|> <answer>")
+            );
             assert_eq!(a.reference, b.reference);
             assert!(a.ids.len() > b.ids.len());
         }
@@ -304,9 +366,12 @@ mod tests {
 
     #[test]
     fn task_tables_parse_from_toml_and_bad_ones_name_the_field() -> Result<()> {
-        let gsm8k: TaskSpec = toml::from_str("kind = \"gsm8k\"\nfile = \"test.jsonl\"\neval_size = 50\n").expect("gsm8k");
+        let gsm8k: TaskSpec =
+            toml::from_str("kind = \"gsm8k\"\nfile = \"test.jsonl\"\neval_size = 50\n")
+                .expect("gsm8k");
         assert_eq!(gsm8k.sizes(), (usize::MAX, 50));
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gsm8k_sample.jsonl");
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gsm8k_sample.jsonl");
         let spec = TaskSpec::Gsm8k {
             file: fixture.clone(),
             train_file: None,
@@ -318,12 +383,22 @@ mod tests {
         };
         let set = PromptSet::build(&spec, &tokenizer(), false, 0)?;
         assert_eq!((set.train.len(), set.eval.len()), (2, 1));
-        assert!(set.eval[0].text.starts_with(&format!("{ARITHMETIC_INSTRUCTION}\n\nQuestion: Natalia sold clips")), "{}", set.eval[0].text);
+        assert!(
+            set.eval[0].text.starts_with(&format!(
+                "{ARITHMETIC_INSTRUCTION}\n\nQuestion: Natalia sold clips"
+            )),
+            "{}",
+            set.eval[0].text
+        );
         assert_eq!(set.eval[0].reference.as_deref(), Some("72"));
-        let err = toml::from_str::<TaskSpec>("kind = \"gsm8k\"\nfile = \"t.jsonl\"\nshots = 1\n").expect_err("no shots");
+        let err = toml::from_str::<TaskSpec>("kind = \"gsm8k\"\nfile = \"t.jsonl\"\nshots = 1\n")
+            .expect_err("no shots");
         assert!(err.to_string().contains("unknown field `shots`"), "{err}");
         let big = TaskSpec::Arithmetic {
-            config: ArithmeticConfig { digits: 10, ..ArithmeticConfig::default() },
+            config: ArithmeticConfig {
+                digits: 10,
+                ..ArithmeticConfig::default()
+            },
             train_size: 1,
             eval_size: 1,
             think: false,
@@ -331,8 +406,13 @@ mod tests {
             instruction: None,
             prefill: String::new(),
         };
-        let err = PromptSet::build(&big, &tokenizer(), false, 0).err().expect("10 digits");
-        assert_eq!(err.to_string(), "config [task]: field `digits`: must be in 1..=9, got 10");
+        let err = PromptSet::build(&big, &tokenizer(), false, 0)
+            .err()
+            .expect("10 digits");
+        assert_eq!(
+            err.to_string(),
+            "config [task]: field `digits`: must be in 1..=9, got 10"
+        );
         Ok(())
     }
 }

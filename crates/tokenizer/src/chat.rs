@@ -93,6 +93,26 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, TokenizerError> {
+        self.render_with_tools(messages, add_generation_prompt, None)
+    }
+
+    /// Whether the template reads the `tools` variable (Qwen2.5, Llama 3.1 and Hermes-style templates describe
+    /// tools themselves when given `tools`).
+    pub fn uses_tools(&self) -> bool {
+        self.env
+            .get_template(NAME)
+            .is_ok_and(|t| t.undeclared_variables(false).contains("tools"))
+    }
+
+    /// [`ChatTemplate::render`] with `tools` (JSON schemas in OpenAI's `{"type": "function", "function": …}` form)
+    /// in the `tools` variable, like transformers' `apply_chat_template(messages, tools=tools, ...)`; `None` leaves
+    /// it undefined-as-none, as without tools.
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+        tools: Option<&[serde_json::Value]>,
+    ) -> Result<String, TokenizerError> {
         let template = self.env.get_template(NAME).map_err(template_error)?;
         let mut out = CappedOutput {
             bytes: Vec::new(),
@@ -101,7 +121,7 @@ impl ChatTemplate {
         let ctx = context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
-            tools => Value::from(()),
+            tools => tools.map_or(Value::from(()), Value::from_serialize),
             documents => Value::from(()),
             bos_token => self.bos_token,
             eos_token => self.eos_token,
@@ -574,6 +594,48 @@ mod tests {
 
     fn render(source: &str, messages: &[Message]) -> Result<String, TokenizerError> {
         ChatTemplate::new(source, "<s>", "</s>")?.render(messages, true)
+    }
+
+    /// Qwen2.5's template (as shipped in the `trl` wheel) with a calculator tool renders exactly what transformers'
+    /// `apply_chat_template(..., tools=...)` renders: testdata/chat-templates/expected.json, written by
+    /// make_expected.py there.
+    #[test]
+    fn a_template_that_reads_tools_renders_them_as_transformers_does() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/chat-templates");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+        let qwen = ChatTemplate::new(&read("qwen2_5.jinja"), "", "<|im_end|>").expect("compiles");
+        let spec: serde_json::Value =
+            serde_json::from_str(&read("conversations.json")).expect("conversations");
+        let expected: serde_json::Value =
+            serde_json::from_str(&read("expected.json")).expect("expected");
+        let tools = spec["tools"].as_array().expect("tools").clone();
+        let convs = spec["conversations"].as_array().expect("conversations");
+        assert_eq!(
+            convs.len(),
+            expected["rendered"].as_array().expect("rendered").len()
+        );
+        for (i, conv) in convs.iter().enumerate() {
+            let messages: Vec<Message> =
+                serde_json::from_value(conv["messages"].clone()).expect("messages");
+            let with = conv["tools"]
+                .as_bool()
+                .expect("tools flag")
+                .then_some(tools.as_slice());
+            let add = conv["add_generation_prompt"].as_bool().expect("flag");
+            let got = qwen
+                .render_with_tools(&messages, add, with)
+                .expect("renders");
+            assert_eq!(
+                got,
+                expected["rendered"][i].as_str().expect("text"),
+                "conversation {i}"
+            );
+        }
+        assert!(qwen.uses_tools());
+        let plain = ChatTemplate::new("{% for m in messages %}{{ m.content }}{% endfor %}", "", "")
+            .expect("plain");
+        assert!(!plain.uses_tools());
     }
 
     #[test]

@@ -339,7 +339,13 @@ pub fn run_tool_loop<B: ChatBackend + ?Sized>(
         .params
         .validate()
         .map_err(|e| ToolError::InvalidInput(format!("generation parameters: {e}")))?;
-    let mut messages = with_tools(messages, config.format, &registry.specs());
+    // A back end whose chat template reads `tools` describes them itself; otherwise the system prompt does.
+    let schemas: Vec<Value> = registry.specs().iter().map(ToolSpec::openai_json).collect();
+    let mut messages = if backend.take_tools(&schemas) {
+        messages
+    } else {
+        with_tools(messages, config.format, &registry.specs())
+    };
     let mut transcript = Transcript::default();
     for m in &messages {
         transcript.push(0, TurnKind::Prompt, m, None, None);

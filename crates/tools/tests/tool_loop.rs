@@ -14,6 +14,32 @@ use temper_tools::{
 };
 
 #[test]
+fn a_back_end_that_takes_the_tools_gets_no_tool_block_in_the_system_prompt() -> Result<()> {
+    let model = Scripted::taking_tools(&["It is 84."]);
+    let registry = builtin_registry()?;
+    let run = run_tool_loop(
+        &model,
+        &registry,
+        vec![Message::user("What is 12*(3+4)?")],
+        &LoopConfig::new(Format::Hermes),
+    )?;
+    assert_eq!(run.outcome, Outcome::Answer("It is 84.".into()));
+    assert_eq!(model.seen()[0], vec![Message::user("What is 12*(3+4)?")]);
+    let tools = model.tools();
+    let names: Vec<&str> = tools
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["calculator", "convert_units", "date"]);
+    assert!(
+        tools
+            .iter()
+            .all(|t| t["type"] == "function" && t["function"]["parameters"].is_object())
+    );
+    Ok(())
+}
+
+#[test]
 fn hermes_structured_loop_calls_the_calculator_then_answers() -> Result<()> {
     let model = Scripted::new(&[
         "I'll compute it.\n<tool_call>\n{\"name\": \"calculator\", \"arguments\": {\"expression\": \"12*(3+4)\"}}\n</tool_call>",

@@ -13,7 +13,9 @@ use temper_tensor_ops::EntropyMode;
 
 use crate::config::TrainSettings;
 use crate::error::{Result, TrainError};
-use crate::online::{online_config_fields, OnlineAlgorithm, OnlineConfig, OnlineTrainer, Sample, StepContext};
+use crate::online::{
+    OnlineAlgorithm, OnlineConfig, OnlineTrainer, Sample, StepContext, online_config_fields,
+};
 use crate::rollout::Rollout;
 use crate::rollout_config::RolloutConfig;
 use crate::session::{Metrics, Observer, Session, StepReport};
@@ -136,6 +138,9 @@ impl OnlineConfig for CemRunConfig {
 struct Pending {
     prompt_ids: Vec<Vec<u32>>,
     completion_ids: Vec<Vec<u32>>,
+    /// Loss masks of the completions when some token came from a tool (empty: every token is the model's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    loss_mask: Vec<Vec<u8>>,
     steps_left: usize,
 }
 
@@ -144,12 +149,24 @@ impl Pending {
         let n = self.prompt_ids.len();
         Rollout {
             prompt_ids: self.prompt_ids.clone(),
-            gen_logps: self.completion_ids.iter().map(|c| vec![0.0; c.len()]).collect(),
-            loss_mask: self.completion_ids.iter().map(|c| vec![1; c.len()]).collect(),
+            gen_logps: self
+                .completion_ids
+                .iter()
+                .map(|c| vec![0.0; c.len()])
+                .collect(),
+            loss_mask: if self.loss_mask.is_empty() {
+                self.completion_ids
+                    .iter()
+                    .map(|c| vec![1; c.len()])
+                    .collect()
+            } else {
+                self.loss_mask.clone()
+            },
             completion_ids: self.completion_ids.clone(),
             texts: vec![String::new(); n],
             prompt_texts: vec![String::new(); n],
             references: vec![None; n],
+            tool_stats: Vec::new(),
         }
     }
 }
@@ -208,7 +225,13 @@ impl OnlineAlgorithm<Llama> for Cem {
     }
 
     /// Selects the elites (the iteration's metrics `cem/*`, `reward` and its log line); refuses a batch without any.
-    fn accept(&mut self, sample: &Sample<'_>, m: &mut Metrics, session: &Session, observer: &mut dyn Observer) -> Result<bool> {
+    fn accept(
+        &mut self,
+        sample: &Sample<'_>,
+        m: &mut Metrics,
+        session: &Session,
+        observer: &mut dyn Observer,
+    ) -> Result<bool> {
         let (ro, scores) = (sample.rollout, sample.scores);
         let it = self.state.cem.step(&scores.total)?.clone();
         m.insert("cem/iteration".into(), it.iteration as f64);
@@ -219,7 +242,10 @@ impl OnlineAlgorithm<Llama> for Cem {
         m.insert("cem/num_elites".into(), it.elites.len() as f64);
         m.insert("reward".into(), it.mean_reward);
         for (name, _, v) in &scores.parts {
-            m.insert(format!("rewards/{name}/mean"), v.iter().sum::<f64>() / v.len().max(1) as f64);
+            m.insert(
+                format!("rewards/{name}/mean"),
+                v.iter().sum::<f64>() / v.len().max(1) as f64,
+            );
         }
         let mut line = serde_json::json!({"step": session.step, "sample": ro.texts.first()});
         if let Some(obj) = line.as_object_mut() {
@@ -230,19 +256,42 @@ impl OnlineAlgorithm<Llama> for Cem {
         session.log_value(&line)?;
         if !it.elites.is_empty() {
             self.state.pending = Pending {
-                prompt_ids: it.elites.iter().map(|&i| ro.prompt_ids[i].clone()).collect(),
-                completion_ids: it.elites.iter().map(|&i| ro.completion_ids[i].clone()).collect(),
+                prompt_ids: it
+                    .elites
+                    .iter()
+                    .map(|&i| ro.prompt_ids[i].clone())
+                    .collect(),
+                completion_ids: it
+                    .elites
+                    .iter()
+                    .map(|&i| ro.completion_ids[i].clone())
+                    .collect(),
+                loss_mask: if it
+                    .elites
+                    .iter()
+                    .all(|&i| ro.loss_tokens(i) == ro.loss_mask[i].len())
+                {
+                    Vec::new()
+                } else {
+                    it.elites.iter().map(|&i| ro.loss_mask[i].clone()).collect()
+                },
                 steps_left: self.settings.sft_steps,
             };
             self.empty = 0;
             return Ok(true);
         }
         self.empty += 1;
-        observer.on_message(&format!("CEM iteration {}: no elite passed the floor, sampling again", it.iteration));
+        observer.on_message(&format!(
+            "CEM iteration {}: no elite passed the floor, sampling again",
+            it.iteration
+        ));
         if self.empty >= MAX_EMPTY_ITERATIONS {
             return Err(TrainError::Config {
                 path: "[cem]".into(),
-                message: format!("{} iterations in a row without an elite: lower cem.min_reward", self.empty),
+                message: format!(
+                    "{} iterations in a row without an elite: lower cem.min_reward",
+                    self.empty
+                ),
             });
         }
         Ok(false)
@@ -272,7 +321,11 @@ impl OnlineAlgorithm<Llama> for Cem {
         let a = session.accumulation();
         // Elites split evenly over the micro-batches; each weighs its share of the elite tokens.
         let chunk = |i: usize| -> Vec<usize> { (i * e / a..(i + 1) * e / a).collect() };
-        let total_tokens: f64 = elites.completion_ids.iter().map(|c| c.len() as f64).sum::<f64>().max(1.0);
+        // The model's own tokens (tool responses are masked out).
+        let total_tokens: f64 = (0..e)
+            .map(|i| elites.loss_tokens(i) as f64)
+            .sum::<f64>()
+            .max(1.0);
         let device = session.device.clone();
         let sft = self.settings.sft.clone();
         let failure_state = ctx.failure_state;
@@ -285,7 +338,12 @@ impl OnlineAlgorithm<Llama> for Cem {
                 }
                 let packed = elites.pack(&rows, pad);
                 let (lp, _) = packed.completion_scores(model, 1.0, EntropyMode::Skip, &device);
-                let tokens: f64 = packed.completion_mask.iter().flatten().map(|&m| f64::from(m)).sum();
+                let tokens: f64 = packed
+                    .completion_mask
+                    .iter()
+                    .flatten()
+                    .map(|&m| f64::from(m))
+                    .sum();
                 let out = sft_loss(&sft, SftInputs::new(lp, packed.mask(&device)))?;
                 let mut m = Metrics::new();
                 m.insert("num_tokens".into(), total_tokens);
@@ -308,7 +366,12 @@ mod tests {
     use super::*;
     use crate::testkit::{Collect, low_id_reward, low_ids, mean, online, settings, tiny, tmp};
 
-    fn run_cem(out: &Path, steps: usize, sft_steps: usize, lr: f64) -> (Vec<StepReport>, CemState, Option<Rollout>) {
+    fn run_cem(
+        out: &Path,
+        steps: usize,
+        sft_steps: usize,
+        lr: f64,
+    ) -> (Vec<StepReport>, CemState, Option<Rollout>) {
         run_cem_with(out, steps, sft_steps, lr, 0.25, 8)
     }
 
@@ -339,7 +402,11 @@ mod tests {
         let mut session = Session::start(model, &device, run.train).expect("session");
         let mut obs = Collect::default();
         t.train(&mut session, &mut obs).expect("train");
-        (obs.0, t.algorithm().cem_state().clone(), t.last_rollout().cloned())
+        (
+            obs.0,
+            t.algorithm().cem_state().clone(),
+            t.last_rollout().cloned(),
+        )
     }
 
     #[test]
@@ -348,9 +415,20 @@ mod tests {
         let (reports, cem, _) = run_cem(&out, 12, 1, 1e-2);
         let r: Vec<f64> = cem.history.iter().map(|h| h.mean_reward).collect();
         assert_eq!(r.len(), 12);
-        assert!(mean(&r[8..]) > mean(&r[..3]) + 0.15, "mean reward per iteration {r:?}");
-        assert!(cem.history.iter().all(|h| h.elite_mean_reward >= h.mean_reward));
-        assert!(reports.iter().all(|x| x.metrics.contains_key("cem/elite_reward")));
+        assert!(
+            mean(&r[8..]) > mean(&r[..3]) + 0.15,
+            "mean reward per iteration {r:?}"
+        );
+        assert!(
+            cem.history
+                .iter()
+                .all(|h| h.elite_mean_reward >= h.mean_reward)
+        );
+        assert!(
+            reports
+                .iter()
+                .all(|x| x.metrics.contains_key("cem/elite_reward"))
+        );
         let log = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics");
         assert!(log.contains("eval/accuracy") && log.contains("cem/mean_reward"));
         let _ = std::fs::remove_dir_all(&out);
@@ -371,7 +449,12 @@ mod tests {
         let ro = ro.expect("rollout");
         // Elites by hand: the best `keep` of each group of 8 (ties → lower index).
         let r: Vec<f64> = (0..ro.len())
-            .map(|i| low_ids(&RewardInput::unreferenced(&ro.prompt_texts[i], &ro.texts[i])))
+            .map(|i| {
+                low_ids(&RewardInput::unreferenced(
+                    &ro.prompt_texts[i],
+                    &ro.texts[i],
+                ))
+            })
             .collect();
         let mut elites = Vec::new();
         for grp in 0..ro.len() / 8 {
@@ -389,7 +472,11 @@ mod tests {
         let nll: f32 = (lp * mask.clone()).sum().neg().into_scalar();
         let count: f32 = mask.sum().into_scalar();
         let want = f64::from(nll / count);
-        assert!((reports[0].loss - want).abs() < 1e-4, "ρ {frac}: loss {} vs {want}", reports[0].loss);
+        assert!(
+            (reports[0].loss - want).abs() < 1e-4,
+            "ρ {frac}: loss {} vs {want}",
+            reports[0].loss
+        );
         assert!(reports[0].grad_norm > 0.0);
         let _ = std::fs::remove_dir_all(&out);
     }
@@ -404,19 +491,42 @@ mod tests {
         assert_eq!(first.len(), 3);
         let (second, cem, _) = run_cem(&split, 4, 2, 3e-3);
         assert_eq!(second.iter().map(|r| r.step).collect::<Vec<_>>(), vec![4]);
-        assert_eq!(cem.history.len(), 2, "the resumed run continues iteration 2 without sampling");
-        assert!((full[3].loss - second[0].loss).abs() < 1e-5, "{} vs resumed {}", full[3].loss, second[0].loss);
+        assert_eq!(
+            cem.history.len(),
+            2,
+            "the resumed run continues iteration 2 without sampling"
+        );
+        assert!(
+            (full[3].loss - second[0].loss).abs() < 1e-5,
+            "{} vs resumed {}",
+            full[3].loss,
+            second[0].loss
+        );
         let _ = std::fs::remove_dir_all(&straight);
         let _ = std::fs::remove_dir_all(&split);
     }
 
     #[test]
     fn config_defaults_parse_and_are_valid() {
-        let run: CemRunConfig = crate::config::parse_toml("", Path::new("<defaults>")).expect("defaults");
-        assert_eq!((run.cem.num_generations, run.cem.elite_fraction, run.train.batch_size), (8, 0.2, 8));
+        let run: CemRunConfig =
+            crate::config::parse_toml("", Path::new("<defaults>")).expect("defaults");
+        assert_eq!(
+            (
+                run.cem.num_generations,
+                run.cem.elite_fraction,
+                run.train.batch_size
+            ),
+            (8, 0.2, 8)
+        );
         run.validate().expect("valid");
         let bad: CemRunConfig =
-            crate::config::parse_toml("[cem]\nelite_fraction = 1.5\n", Path::new("x.toml")).expect("parses");
-        assert!(bad.validate().expect_err("ρ > 1").to_string().contains("elite_fraction"));
+            crate::config::parse_toml("[cem]\nelite_fraction = 1.5\n", Path::new("x.toml"))
+                .expect("parses");
+        assert!(
+            bad.validate()
+                .expect_err("ρ > 1")
+                .to_string()
+                .contains("elite_fraction")
+        );
     }
 }

@@ -11,6 +11,9 @@ use temper_models::{
 use temper_tasks::{Problem, RenderedPrompt, render};
 use temper_tokenizer::{SpecialIds, Tokenizer};
 
+use crate::rollout::Sampler;
+use crate::tool_rollout::{ToolSetup, tool_rollout};
+
 /// Problems decoded together in one batch by greedy [`Policy::sample_many`].
 const GREEDY_BATCH: usize = 16;
 
@@ -136,6 +139,125 @@ impl<M: CausalLm + ?Sized> Policy for ModelPolicy<'_, M> {
             for (p, g) in chunk.iter().zip(&gens) {
                 out.push(vec![self.sample_of(p, g)?]);
             }
+        }
+        Ok(out)
+    }
+
+    fn prompt_text(&self, problem: &Problem) -> Result<String, EvalError> {
+        Ok(self.render(problem)?.text)
+    }
+}
+
+/// A model that may call tools, as a [`Policy`]: each problem is rendered with the tools described
+/// ([`ToolSetup::render`]) and sampled by the same multi-turn [`tool_rollout`] the on-line loop trains with, so
+/// held-out evaluation measures the model with its tools. A sample's completion is everything after the prompt:
+/// the model's text with the tools' responses in it.
+pub struct ToolPolicy<'a, M: ?Sized> {
+    model: &'a M,
+    tok: &'a Tokenizer,
+    ids: SpecialIds,
+    chat: bool,
+    setup: &'a ToolSetup,
+    device: Device,
+}
+
+impl<'a, M: CausalLm + ?Sized> ToolPolicy<'a, M> {
+    /// Like [`ModelPolicy::new`], with the tools of `setup`.
+    pub fn new(
+        model: &'a M,
+        tok: &'a Tokenizer,
+        ids: SpecialIds,
+        chat: bool,
+        setup: &'a ToolSetup,
+        device: Device,
+    ) -> Self {
+        ToolPolicy {
+            model,
+            tok,
+            ids,
+            chat,
+            setup,
+            device,
+        }
+    }
+
+    fn render(&self, problem: &Problem) -> Result<RenderedPrompt, EvalError> {
+        Ok(self.setup.render(self.tok, problem, self.chat)?)
+    }
+
+    /// `g` samples of each of `problems` (rows of a problem adjacent), one batched tool rollout.
+    fn run(
+        &self,
+        problems: &[Problem],
+        g: usize,
+        params: &GenerationParams,
+    ) -> Result<Vec<Sample>, EvalError> {
+        let prompts = problems
+            .iter()
+            .map(|p| self.render(p))
+            .collect::<Result<Vec<_>, EvalError>>()?;
+        let refs: Vec<&RenderedPrompt> = prompts.iter().collect();
+        let sampler = Sampler {
+            tok: self.tok,
+            ids: self.ids,
+            params,
+        };
+        let ro = tool_rollout(
+            self.model,
+            sampler,
+            &refs,
+            g,
+            params.seed,
+            self.setup.environment(),
+            &self.device,
+        )
+        .map_err(|e| ModelPolicy::<M>::failed(&problems[0], e))?;
+        let stops = self.ids.stop_ids();
+        (0..ro.len())
+            .map(|i| {
+                let ids = &ro.completion_ids[i];
+                let finish = match ids.last() {
+                    Some(last) if stops.contains(last) => Finish::Stop,
+                    _ if ids.len() >= params.max_new_tokens => Finish::Length,
+                    _ => Finish::StopString,
+                };
+                let problem = &problems[i / g.max(1)];
+                Ok(Sample {
+                    completion: self
+                        .tok
+                        .decode(ids, true)
+                        .map_err(|e| ModelPolicy::<M>::failed(problem, e))?,
+                    tokens: ro.loss_tokens(i),
+                    finish,
+                })
+            })
+            .collect()
+    }
+}
+
+impl<M: CausalLm + ?Sized> Policy for ToolPolicy<'_, M> {
+    fn sample(
+        &self,
+        problem: &Problem,
+        n: usize,
+        params: &GenerationParams,
+    ) -> Result<Vec<Sample>, EvalError> {
+        self.run(std::slice::from_ref(problem), n, params)
+    }
+
+    /// Greedy single samples run [`GREEDY_BATCH`] problems per tool rollout, like [`ModelPolicy`].
+    fn sample_many(
+        &self,
+        problems: &[Problem],
+        n: usize,
+        params: &GenerationParams,
+    ) -> Result<Vec<Vec<Sample>>, EvalError> {
+        if n != 1 || !params.is_greedy() {
+            return sample_each(self, problems, n, params);
+        }
+        let mut out = Vec::with_capacity(problems.len());
+        for chunk in problems.chunks(GREEDY_BATCH) {
+            out.extend(self.run(chunk, 1, params)?.into_iter().map(|s| vec![s]));
         }
         Ok(out)
     }

@@ -10,8 +10,8 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use temper_chat::GenerationParams;
 use temper_models::{CausalLm, Llama};
 use temper_rewards::{Reward, ScoreBreakdown};
@@ -26,6 +26,7 @@ use crate::rollout::{PromptSet, RenderedPrompt, Rollout, Sampler, evaluate, roll
 use crate::rollout_config::RolloutConfig;
 use crate::session::{Metrics, Observer, Session, StepReport, Trainable};
 use crate::task_eval::log_held_out;
+use crate::tool_rollout::{ToolSetup, tool_metrics, tool_rollout};
 
 /// A trained module that holds a policy to sample from: a bare [`Llama`], or PPO's [`crate::PolicyWithValue`].
 pub trait PolicyModule: Trainable {
@@ -152,7 +153,11 @@ impl OnlineState {
                 let cursor = serde_json::from_value(fields.remove("cursor").unwrap_or_default())?;
                 let algorithm = match fields.remove("algorithm") {
                     Some(a) if fields.is_empty() => a,
-                    Some(_) => return Err(serde::de::Error::custom("unknown fields next to `algorithm`")),
+                    Some(_) => {
+                        return Err(serde::de::Error::custom(
+                            "unknown fields next to `algorithm`",
+                        ));
+                    }
                     None if fields.is_empty() => serde_json::Value::Null,
                     None => serde_json::Value::Object(fields),
                 };
@@ -178,16 +183,51 @@ pub struct OnlineTrainer<'a, A> {
     cursor: Cursor,
     algorithm: A,
     last: Option<Rollout>,
+    tools: Option<ToolSetup>,
 }
 
 impl<'a, A> OnlineTrainer<'a, A> {
     /// Builds `rollout`'s prompts (seeded by `seed`, the run's `train.seed`) and rewards (reward models loaded on
     /// `device` without autodiff) around `algorithm`.
-    pub fn new(tok: &'a Tokenizer, rollout: &RolloutConfig, seed: u64, algorithm: A, device: &Device) -> Result<Self> {
+    pub fn new(
+        tok: &'a Tokenizer,
+        rollout: &RolloutConfig,
+        seed: u64,
+        algorithm: A,
+        device: &Device,
+    ) -> Result<Self> {
         rollout.validate()?;
-        let prompts = PromptSet::build(&rollout.task, tok, rollout.chat, seed)?;
+        let tools = rollout.tools.as_ref().map(ToolSetup::new).transpose()?;
+        let prompts = match &tools {
+            None => PromptSet::build(&rollout.task, tok, rollout.chat, seed)?,
+            Some(setup) => {
+                let (train_n, eval_n) = rollout.task.sizes();
+                let task = rollout.task.task(seed)?;
+                PromptSet::from_task_with(&*task, rollout.chat, train_n, eval_n, &|p| {
+                    setup.render(tok, p, rollout.chat)
+                })?
+            }
+        };
         let reward = rollout.build_reward(&device.clone().inner())?;
-        Self::with_task(tok, rollout.generation.clone(), prompts, Box::new(reward), algorithm, seed)
+        let trainer = Self::with_task(
+            tok,
+            rollout.generation.clone(),
+            prompts,
+            Box::new(reward),
+            algorithm,
+            seed,
+        )?;
+        Ok(match tools {
+            Some(setup) => trainer.with_tools(setup),
+            None => trainer,
+        })
+    }
+
+    /// Samples (in training and held-out evaluation) with `setup`'s tools: multi-turn [`tool_rollout`]s whose
+    /// tool responses are masked out of the loss. The prompts should describe the tools ([`ToolSetup::render`]).
+    pub fn with_tools(mut self, setup: ToolSetup) -> Self {
+        self.tools = Some(setup);
+        self
     }
 
     /// Like [`OnlineTrainer::new`] with given prompts and reward.
@@ -213,6 +253,7 @@ impl<'a, A> OnlineTrainer<'a, A> {
             generation,
             algorithm,
             last: None,
+            tools: None,
         })
     }
 
@@ -247,7 +288,11 @@ impl<'a, A> OnlineTrainer<'a, A> {
     }
 
     /// Greedy held-out evaluation of the session's policy, logged as `eval/reward` and `eval/accuracy`.
-    pub fn evaluate<M: PolicyModule>(&self, session: &Session<M>, observer: &mut dyn Observer) -> Result<()> {
+    pub fn evaluate<M: PolicyModule>(
+        &self,
+        session: &Session<M>,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
         let merged = session.merged();
         let device = session.device.clone().inner();
         let result = evaluate(
@@ -256,6 +301,7 @@ impl<'a, A> OnlineTrainer<'a, A> {
             &self.prompts.eval_problems,
             self.prompts.chat,
             self.reward.as_ref(),
+            self.tools.as_ref(),
             &device,
         )?;
         log_held_out(session, observer, result)
@@ -297,16 +343,37 @@ impl<'a, A> OnlineTrainer<'a, A> {
             let mut metrics = Metrics::new();
             let mut refused = 0usize;
             while let Some(merged) = merged.as_ref().filter(|_| sampled.is_none()) {
-                let picked: Vec<&RenderedPrompt> =
-                    self.cursor.take(n_prompts).into_iter().map(|i| &self.prompts.train[i]).collect();
+                let picked: Vec<&RenderedPrompt> = self
+                    .cursor
+                    .take(n_prompts)
+                    .into_iter()
+                    .map(|i| &self.prompts.train[i])
+                    .collect();
                 // Seeded by the step (and, when a batch was refused, by the attempt): a resumed run draws the same.
-                let seed = session.step_seed() ^ (refused as u64).wrapping_mul(0x2545_f491_4f6c_dd1d);
+                let seed =
+                    session.step_seed() ^ (refused as u64).wrapping_mul(0x2545_f491_4f6c_dd1d);
                 let t0 = Instant::now();
-                let ro = rollout(merged.policy(), sampler, &picked, g, seed, &device)?;
+                let ro = match &self.tools {
+                    Some(setup) => tool_rollout(
+                        merged.policy(),
+                        sampler,
+                        &picked,
+                        g,
+                        seed,
+                        setup.environment(),
+                        &device,
+                    )?,
+                    None => rollout(merged.policy(), sampler, &picked, g, seed, &device)?,
+                };
                 let gen_seconds = t0.elapsed().as_secs_f64();
                 let scores = ro.score(self.reward.as_ref())?;
-                let mut m = completion_metrics(&ro.completion_ids, &sampler.ids.stop_ids(), sampler.ids.pad);
+                let mut m = completion_metrics(
+                    &ro.completion_ids,
+                    &sampler.ids.stop_ids(),
+                    sampler.ids.pad,
+                );
                 m.insert("timing/generate_s".into(), gen_seconds);
+                m.extend(tool_metrics(&ro));
                 let sample = Sample {
                     rollout: &ro,
                     scores: &scores,
@@ -320,18 +387,25 @@ impl<'a, A> OnlineTrainer<'a, A> {
                     if refused >= MAX_REFUSED_ROLLOUTS {
                         return Err(TrainError::Config {
                             path: "[rollout]".into(),
-                            message: format!("{} refused {refused} sampled batches in a row", A::NAME),
+                            message: format!(
+                                "{} refused {refused} sampled batches in a row",
+                                A::NAME
+                            ),
                         });
                     }
                 }
             }
-            let failure_state = serde_json::to_value(self.state(self.algorithm.state())).unwrap_or_default();
+            let failure_state =
+                serde_json::to_value(self.state(self.algorithm.state())).unwrap_or_default();
             let ctx = StepContext {
-                sample: sampled.as_ref().zip(merged.as_ref()).map(|((rollout, scores), merged)| Sample {
-                    rollout,
-                    scores,
-                    policy: merged.policy(),
-                }),
+                sample: sampled
+                    .as_ref()
+                    .zip(merged.as_ref())
+                    .map(|((rollout, scores), merged)| Sample {
+                        rollout,
+                        scores,
+                        policy: merged.policy(),
+                    }),
                 generation: &self.generation,
                 ids: sampler.ids,
                 metrics,
@@ -342,7 +416,9 @@ impl<'a, A> OnlineTrainer<'a, A> {
             if let Some((ro, _)) = &sampled
                 && self.algorithm.logs_samples()
             {
-                session.log_value(&serde_json::json!({"step": session.step, "sample": ro.texts.first()}))?;
+                session.log_value(
+                    &serde_json::json!({"step": session.step, "sample": ro.texts.first()}),
+                )?;
             }
             observer.on_step(&report);
             if let Some((ro, _)) = sampled {
@@ -402,11 +478,19 @@ macro_rules! online_config_fields {
 pub(crate) use online_config_fields;
 
 /// A started on-line run: the loop around the algorithm, and the session over the trained module.
-pub type OnlineRun<'a, C> = (OnlineTrainer<'a, <C as OnlineConfig>::Algorithm>, Session<<C as OnlineConfig>::Module>);
+pub type OnlineRun<'a, C> = (
+    OnlineTrainer<'a, <C as OnlineConfig>::Algorithm>,
+    Session<<C as OnlineConfig>::Module>,
+);
 
 /// Validates `run`, builds its algorithm, prompts and rewards, and starts (or resumes) the session on `device`
 /// (with autodiff) from `initial`.
-pub fn start_online<'a, C: OnlineConfig>(run: &C, tok: &'a Tokenizer, initial: Llama, device: &Device) -> Result<OnlineRun<'a, C>> {
+pub fn start_online<'a, C: OnlineConfig>(
+    run: &C,
+    tok: &'a Tokenizer,
+    initial: Llama,
+    device: &Device,
+) -> Result<OnlineRun<'a, C>> {
     run.validate()?;
     let (algorithm, module) = run.build(initial, device)?;
     let trainer = OnlineTrainer::new(tok, run.rollout(), run.train().seed, algorithm, device)?;
@@ -418,9 +502,16 @@ pub fn start_online<'a, C: OnlineConfig>(run: &C, tok: &'a Tokenizer, initial: L
 pub fn reward_metrics(scores: &ScoreBreakdown) -> Metrics {
     let mut m = Metrics::new();
     for (name, _, v) in &scores.parts {
-        m.insert(format!("rewards/{name}/mean"), v.iter().sum::<f64>() / v.len().max(1) as f64);
+        m.insert(
+            format!("rewards/{name}/mean"),
+            v.iter().sum::<f64>() / v.len().max(1) as f64,
+        );
     }
-    let total: f64 = scores.total.iter().map(|s| if s.is_nan() { 0.0 } else { *s }).sum();
+    let total: f64 = scores
+        .total
+        .iter()
+        .map(|s| if s.is_nan() { 0.0 } else { *s })
+        .sum();
     m.insert("reward".into(), total / scores.total.len().max(1) as f64);
     m
 }
@@ -457,7 +548,13 @@ pub(crate) fn old_logps<M: CausalLm + ?Sized>(
     device: &Device,
 ) -> (Tensor<2>, Tensor<2>) {
     let n = ro.len();
-    let c_all = ro.completion_ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let c_all = ro
+        .completion_ids
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (mut lps, mut masks) = (Vec::new(), Vec::new());
     for start in (0..n).step_by(chunk.max(1)) {
         let rows: Vec<usize> = (start..(start + chunk).min(n)).collect();
@@ -465,7 +562,14 @@ pub(crate) fn old_logps<M: CausalLm + ?Sized>(
         let lp = if generation.is_plain_sampling() {
             packed.gen_logps(device)
         } else {
-            packed.completion_scores(policy, generation.temperature.max(1e-6), EntropyMode::Skip, device).0
+            packed
+                .completion_scores(
+                    policy,
+                    generation.temperature.max(1e-6),
+                    EntropyMode::Skip,
+                    device,
+                )
+                .0
         };
         lps.push(pad_cols(lp, c_all));
         masks.push(pad_cols(packed.mask(device), c_all));
@@ -483,13 +587,24 @@ pub(crate) fn all_logps<M: CausalLm + ?Sized>(
     device: &Device,
 ) -> Tensor<2> {
     let n = ro.len();
-    let c_all = ro.completion_ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let c_all = ro
+        .completion_ids
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let parts: Vec<Tensor<2>> = (0..n)
         .step_by(chunk.max(1))
         .map(|start| {
             let rows: Vec<usize> = (start..(start + chunk).min(n)).collect();
             let packed = ro.pack(&rows, pad);
-            pad_cols(packed.completion_scores(model, temperature, EntropyMode::Skip, device).0, c_all)
+            pad_cols(
+                packed
+                    .completion_scores(model, temperature, EntropyMode::Skip, device)
+                    .0,
+                c_all,
+            )
         })
         .collect();
     Tensor::cat(parts, 0)
@@ -506,7 +621,10 @@ mod tests {
     use crate::config::parse_toml;
     use crate::grpo::{Grpo, GrpoRunConfig};
     use crate::rm::{NeuralReward, RewardModel};
-    use crate::testkit::{LEARNING_SEEDS, Collect, low_id_reward, mean, online, settings, testdata, tiny, tmp, word_prompts};
+    use crate::testkit::{
+        Collect, LEARNING_SEEDS, low_id_reward, mean, online, settings, testdata, tiny, tmp,
+        word_prompts,
+    };
 
     fn grpo_run(out: &Path, steps: usize, seed: u64) -> Vec<StepReport> {
         let (model, tok, device) = tiny();
@@ -538,13 +656,24 @@ mod tests {
             last += mean(&rewards[12..]) / n;
             runs.push(rewards);
             // The first step is on-policy: the trainer's forward recomputes the generator's log-probs.
-            assert!(reports[0].metrics["sampling/max_logprob_diff"] < 1e-4, "{:?}", reports[0].metrics);
-            assert!(reports.iter().all(|r| r.metrics.contains_key("timing/generate_s")));
+            assert!(
+                reports[0].metrics["sampling/max_logprob_diff"] < 1e-4,
+                "{:?}",
+                reports[0].metrics
+            );
+            assert!(
+                reports
+                    .iter()
+                    .all(|r| r.metrics.contains_key("timing/generate_s"))
+            );
             let log = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics");
             assert!(log.contains("eval/accuracy") && log.contains("\"sample\""));
             let _ = std::fs::remove_dir_all(&out);
         }
-        assert!(last > first + 0.1, "mean reward over seeds {first:.3} -> {last:.3}: {runs:?}");
+        assert!(
+            last > first + 0.1,
+            "mean reward over seeds {first:.3} -> {last:.3}: {runs:?}"
+        );
     }
 
     #[test]
@@ -552,7 +681,9 @@ mod tests {
         let (model, tok, device) = tiny();
         let out = tmp("start-online");
         std::fs::create_dir_all(&out).expect("dir");
-        let prompts: String = (0..8).map(|i| format!("{{\"prompt\": \"t{} t{}\"}}\n", 20 + i, 40 + i)).collect();
+        let prompts: String = (0..8)
+            .map(|i| format!("{{\"prompt\": \"t{} t{}\"}}\n", 20 + i, 40 + i))
+            .collect();
         std::fs::write(out.join("prompts.jsonl"), prompts).expect("write");
         let text = format!(
             "ppo_epochs = 1\n[rollout]\nchat = false\n[rollout.task]\nkind = \"jsonl\"\ntrain_file = '{}'\n\
@@ -563,22 +694,30 @@ mod tests {
             out.join("run").display()
         );
         let run: crate::PpoRunConfig = parse_toml(&text, Path::new("x.toml")).expect("parses");
-        let (mut trainer, mut session) = start_online(&run, &tok, model.clone(), &device).expect("start");
+        let (mut trainer, mut session) =
+            start_online(&run, &tok, model.clone(), &device).expect("start");
         let mut obs = Collect::default();
         trainer.train(&mut session, &mut obs).expect("train");
         assert_eq!(obs.0.iter().map(|r| r.step).collect::<Vec<_>>(), [1, 2]);
-        assert!(obs.0.iter().all(|r| r.metrics.contains_key("rewards/format/mean") && r.loss.is_finite()));
+        assert!(
+            obs.0
+                .iter()
+                .all(|r| r.metrics.contains_key("rewards/format/mean") && r.loss.is_finite())
+        );
         // A longer run in the same folder resumes from checkpoint-2 and does only step 3.
         let mut longer = run.clone();
         longer.train.steps = 3;
-        let (mut trainer, mut session) = start_online(&longer, &tok, model, &device).expect("resume");
+        let (mut trainer, mut session) =
+            start_online(&longer, &tok, model, &device).expect("resume");
         assert_eq!(session.step, 2);
         let mut obs = Collect::default();
         trainer.train(&mut session, &mut obs).expect("train");
         assert_eq!(obs.0.iter().map(|r| r.step).collect::<Vec<_>>(), [3]);
         // final/ is the policy alone, with the tokenizer: a plain causal LM that reloads.
         let dir = session.export_final(&tok, None).expect("export");
-        assert!(dir.join("tokenizer.json").is_file() && !dir.join("value_head.safetensors").exists());
+        assert!(
+            dir.join("tokenizer.json").is_file() && !dir.join("value_head.safetensors").exists()
+        );
         load_hf_dir(&dir, &Device::flex()).expect("final/ reloads");
         let _ = std::fs::remove_dir_all(&out);
     }
@@ -588,12 +727,27 @@ mod tests {
         let cursor = Cursor::new(10, 3);
         let c = serde_json::to_value(&cursor).expect("json");
         let now = serde_json::json!({"cursor": c, "algorithm": {"cem": 1}});
-        let (bare, old_cem) = (c.clone(), serde_json::json!({"cursor": c, "cem": 1, "pending": 2}));
+        let (bare, old_cem) = (
+            c.clone(),
+            serde_json::json!({"cursor": c, "cem": 1, "pending": 2}),
+        );
         let read = |v: serde_json::Value| OnlineState::read(v).expect("reads");
-        assert_eq!((read(now.clone()).cursor, read(now).algorithm), (cursor.clone(), serde_json::json!({"cem": 1})));
-        assert_eq!((read(bare.clone()).cursor, read(bare).algorithm), (cursor.clone(), serde_json::Value::Null));
-        assert_eq!(read(old_cem).algorithm, serde_json::json!({"cem": 1, "pending": 2}));
-        let written = serde_json::to_value(OnlineState { cursor: cursor.clone(), algorithm: serde_json::Value::Null });
+        assert_eq!(
+            (read(now.clone()).cursor, read(now).algorithm),
+            (cursor.clone(), serde_json::json!({"cem": 1}))
+        );
+        assert_eq!(
+            (read(bare.clone()).cursor, read(bare).algorithm),
+            (cursor.clone(), serde_json::Value::Null)
+        );
+        assert_eq!(
+            read(old_cem).algorithm,
+            serde_json::json!({"cem": 1, "pending": 2})
+        );
+        let written = serde_json::to_value(OnlineState {
+            cursor: cursor.clone(),
+            algorithm: serde_json::Value::Null,
+        });
         assert_eq!(read(written.expect("json")).cursor, cursor);
         assert!(OnlineState::read(serde_json::json!({"index": 1})).is_err());
     }
@@ -620,11 +774,21 @@ mod tests {
         let run: GrpoRunConfig = parse_toml(&text, Path::new("x.toml")).expect("parses");
         run.validate().expect("valid");
         let reward = run.rollout.build_reward(&plain).expect("rewards");
-        let inputs = [RewardInput::unreferenced("t1 t2", " t150 t4"), RewardInput::unreferenced("t3", " t9 t8 t7")];
+        let inputs = [
+            RewardInput::unreferenced("t1 t2", " t150 t4"),
+            RewardInput::unreferenced("t3", " t9 t8 t7"),
+        ];
         let parts = reward.score_parts(&inputs).expect("parts");
-        let names: Vec<(&str, f64)> = parts.parts.iter().map(|(n, w, _)| (n.as_str(), *w)).collect();
+        let names: Vec<(&str, f64)> = parts
+            .parts
+            .iter()
+            .map(|(n, w, _)| (n.as_str(), *w))
+            .collect();
         assert_eq!(names, [("format", 1.0), ("rm", 0.5)]);
-        let direct = NeuralReward::load(&rm_dir, &plain).expect("load").score(&inputs).expect("score");
+        let direct = NeuralReward::load(&rm_dir, &plain)
+            .expect("load")
+            .score(&inputs)
+            .expect("score");
         assert_eq!(parts.parts[1].2, direct);
         assert!(direct.iter().all(|s| s.is_finite()) && (direct[0] - direct[1]).abs() > 0.0);
         for (i, total) in parts.total.iter().enumerate() {
@@ -640,11 +804,17 @@ mod tests {
             0,
         )
         .expect("trainer");
-        let mut session = Session::start(model, &device, settings(&out.join("run"), 1, 8, 4, 1e-3)).expect("session");
+        let mut session = Session::start(model, &device, settings(&out.join("run"), 1, 8, 4, 1e-3))
+            .expect("session");
         let mut obs = Collect::default();
         trainer.train(&mut session, &mut obs).expect("train");
         let m = &obs.0[0].metrics;
-        assert!(m.contains_key("rewards/rm/mean") && m.contains_key("rewards/format/mean") && m.contains_key("kl"), "{m:?}");
+        assert!(
+            m.contains_key("rewards/rm/mean")
+                && m.contains_key("rewards/format/mean")
+                && m.contains_key("kl"),
+            "{m:?}"
+        );
         assert!(obs.0[0].loss.is_finite());
         let _ = std::fs::remove_dir_all(&out);
     }

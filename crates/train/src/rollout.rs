@@ -5,8 +5,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use temper_chat::GenerationParams;
-use temper_models::{AttentionInfo, CausalLm, GenerationConfig, generate};
 use temper_eval::{EvalConfig, Strategy, evaluate_greedy_batched};
+use temper_models::{AttentionInfo, CausalLm, GenerationConfig, generate};
 use temper_rewards::{Reward, RewardInput, RewardSpec};
 use temper_tasks::Problem;
 use temper_tensor_ops::EntropyMode;
@@ -14,7 +14,8 @@ use temper_tokenizer::{SpecialIds, Tokenizer};
 
 use crate::batch::int_tensor;
 use crate::error::{Result, TrainError};
-use crate::eval_policy::ModelPolicy;
+use crate::eval_policy::{ModelPolicy, ToolPolicy};
+use crate::tool_rollout::ToolSetup;
 
 /// Prompts come from `temper-tasks`: the `[task]` table, the one renderer and the rendered prompt sets.
 pub use temper_tasks::{ARITHMETIC_INSTRUCTION, PromptSet, RenderedPrompt, TaskSpec};
@@ -56,6 +57,8 @@ pub struct Rollout {
     pub prompt_texts: Vec<String>,
     /// References per row.
     pub references: Vec<Option<String>>,
+    /// Tool calls per row, when the rollout ran tools ([`crate::tool_rollout`]); empty otherwise.
+    pub tool_stats: Vec<crate::tool_rollout::ToolStats>,
 }
 
 /// What a rollout needs besides the policy: the tokenizer (prompts are decoded with it, stop strings checked on
@@ -82,10 +85,17 @@ pub fn rollout<M: CausalLm + ?Sized>(
     let tok = sampler.tok;
     let mut config = GenerationConfig::new(sampler.params, sampler.ids);
     config.seed = seed;
-    let rows: Vec<&RenderedPrompt> = prompts.iter().flat_map(|p| std::iter::repeat_n(*p, g)).collect();
+    let rows: Vec<&RenderedPrompt> = prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(*p, g))
+        .collect();
     let ids: Vec<Vec<u32>> = rows.iter().map(|p| p.ids.clone()).collect();
     let decode = |ids: &[u32]| tok.decode(ids, true).unwrap_or_default();
-    let decoder: Option<temper_models::Decoder<'_>> = if config.stop_strings.is_empty() { None } else { Some(&decode) };
+    let decoder: Option<temper_models::Decoder<'_>> = if config.stop_strings.is_empty() {
+        None
+    } else {
+        Some(&decode)
+    };
     let gens = generate(policy, &ids, &config, device, decoder, |_, _| {})?;
     let mut r = Rollout::default();
     for (done, p) in gens.into_iter().zip(rows) {
@@ -116,7 +126,9 @@ impl Rollout {
                 reference: self.references[i].as_deref(),
             })
             .collect();
-        reward.score_parts(&inputs).map_err(|e| TrainError::Reward(e.to_string()))
+        reward
+            .score_parts(&inputs)
+            .map_err(|e| TrainError::Reward(e.to_string()))
     }
 
     /// Appends one row: `prompt`'s ids, text and reference, and a completion (decoded after the prompt's prefill)
@@ -129,7 +141,11 @@ impl Rollout {
         gen_logps: Vec<f32>,
         loss_mask: Vec<u8>,
     ) -> Result<()> {
-        self.texts.push(format!("{}{}", prompt.prefill, tok.decode(&completion, true)?));
+        self.texts.push(format!(
+            "{}{}",
+            prompt.prefill,
+            tok.decode(&completion, true)?
+        ));
         self.prompt_ids.push(prompt.ids.clone());
         self.completion_ids.push(completion);
         self.gen_logps.push(gen_logps);
@@ -147,8 +163,17 @@ impl Rollout {
     /// Host tensors of rows `rows`: left-padded prompts + right-padded completions; the completion mask is
     /// [`Rollout::loss_mask`] (0 on padding and on tool responses).
     pub fn pack(&self, rows: &[usize], pad: u32) -> Packed {
-        let p = rows.iter().map(|&i| self.prompt_ids[i].len()).max().unwrap_or(0);
-        let c = rows.iter().map(|&i| self.completion_ids[i].len()).max().unwrap_or(0).max(1);
+        let p = rows
+            .iter()
+            .map(|&i| self.prompt_ids[i].len())
+            .max()
+            .unwrap_or(0);
+        let c = rows
+            .iter()
+            .map(|&i| self.completion_ids[i].len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut packed = Packed {
             ids: Vec::new(),
             attention: Vec::new(),
@@ -234,23 +259,39 @@ impl Packed {
 }
 
 /// Greedy held-out evaluation through the one evaluation path (`temper_eval`, with [`ModelPolicy`] over
-/// `policy`): `problems` rendered as `chat` says, at most `sampler.params.max_new_tokens` tokens with its stop
-/// strings, scored by `reward`. Returns the mean total reward and the mean of the first reward part (accuracy by
-/// convention), or `None` without problems.
+/// `policy`, or [`ToolPolicy`] when the run has `tools`): `problems` rendered as `chat` says, at most
+/// `sampler.params.max_new_tokens` tokens with its stop strings, scored by `reward`. Returns the mean total reward
+/// and the mean of the first reward part (accuracy by convention), or `None` without problems.
 pub fn evaluate<M: CausalLm + ?Sized>(
     policy: &M,
     sampler: Sampler<'_>,
     problems: &[Problem],
     chat: bool,
     reward: &dyn Reward,
+    tools: Option<&ToolSetup>,
     device: &Device,
 ) -> Result<Option<(f64, f64)>> {
     if problems.is_empty() {
         return Ok(None);
     }
-    let model = ModelPolicy::new(policy, sampler.tok, sampler.ids, chat, device.clone());
     let config = EvalConfig::new(Strategy::Greedy, 1, sampler.params.clone(), 0);
-    let report = evaluate_greedy_batched("held_out", problems, &model, Some(reward), &config)?;
+    let report = match tools {
+        Some(setup) => {
+            let model = ToolPolicy::new(
+                policy,
+                sampler.tok,
+                sampler.ids,
+                chat,
+                setup,
+                device.clone(),
+            );
+            evaluate_greedy_batched("held_out", problems, &model, Some(reward), &config)?
+        }
+        None => {
+            let model = ModelPolicy::new(policy, sampler.tok, sampler.ids, chat, device.clone());
+            evaluate_greedy_batched("held_out", problems, &model, Some(reward), &config)?
+        }
+    };
     Ok(Some((
         report.mean_chosen_score().unwrap_or(0.0),
         report.mean_chosen_part(0).unwrap_or(0.0),
