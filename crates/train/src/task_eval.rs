@@ -96,6 +96,7 @@ impl TaskEval {
             &self.problems,
             self.chat,
             &self.reward,
+            None,
             device,
         )
     }
