@@ -478,6 +478,7 @@ struct DataJsonl(Scratch);
 impl Target for DataJsonl {
     fn run(&mut self, data: &[u8]) -> String {
         let path = self.0.write(data);
+        #[cfg_attr(not(feature = "train"), allow(unused_mut))]
         let mut outcomes = vec![
             outcome(
                 &temper_tasks::read_jsonl(path, temper_tasks::parse_prompt),

@@ -16,7 +16,12 @@ fn fuzz(args: &[&str], self_test: bool) -> Output {
 
 /// The one line of `stdout` starting with `prefix`.
 fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
-    let found: Vec<&str> = stdout.lines().filter(|l| l.starts_with(prefix)).collect();
+    let found: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with(prefix) && (prefix.ends_with("crash: ") || !l.contains("crash: "))
+        })
+        .collect();
     assert_eq!(found.len(), 1, "one line `{prefix}…` in:\n{stdout}");
     found[0]
 }
@@ -85,10 +90,7 @@ fn a_hang_and_an_out_of_memory_are_reported_with_their_input_and_the_run_goes_on
     assert!(count(hang_tally, "inputs") >= 2, "{hang_tally}");
 
     let oom = reported(&stdout, "self_test_oom", "/oom-");
-    assert!(
-        oom.starts_with("fuzz: self_test_oom: crash: oom ") && oom.contains("memory allocation of"),
-        "{oom}"
-    );
+    assert!(oom.starts_with("fuzz: self_test_oom: crash: oom "), "{oom}");
     assert_eq!(count(line(&stdout, "fuzz: self_test_oom: "), "crashes"), 1);
 
     // The run went on to the next target, which ran normally.
