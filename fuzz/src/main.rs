@@ -13,13 +13,15 @@
 //! - `temper-fuzz make-gguf-seeds`: writes fuzz/corpus/gguf/ (src/seeds.rs).
 //!
 //! Inputs are corpus files (fuzz/corpus/<target>/) mutated byte-wise (src/mutate.rs), plus a few random ones; an
-//! input that reaches an outcome not seen before joins the pool that later inputs are mutated from.
+//! input that reaches an outcome not seen before joins the pool that later inputs are mutated from. The target
+//! bodies are the crate's library (src/lib.rs, src/targets.rs), shared with the libFuzzer targets of
+//! fuzz/libfuzzer/. With `TEMPER_FUZZ_SELF_TEST=1` two more targets exist that hang or run out of memory on
+//! purpose, for tests/supervisor.rs.
 
 mod alloc;
 mod mutate;
 mod seeds;
 mod supervise;
-mod targets;
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use mutate::{Rng, mutate, random_input};
+pub use temper_fuzz::{fuzz_dir, targets};
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
@@ -137,11 +140,6 @@ impl Opts {
     }
 }
 
-/// fuzz/ (the corpus and artifacts live under it).
-pub fn fuzz_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A fresh scratch folder of this process for `target`.
 pub fn scratch_dir(target: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("temper-fuzz-{}-{target}", std::process::id()));
@@ -168,6 +166,12 @@ pub fn save_artifact(target: &str, kind: &str, data: &[u8]) -> PathBuf {
 
 /// The seed corpus of `target`: every file of fuzz/corpus/<target>/, sorted by name.
 fn corpus(target: &str) -> Result<Vec<Vec<u8>>> {
+    if targets::SELF_TEST_TARGETS.contains(&target) {
+        return Ok(targets::SELF_TEST_SEEDS
+            .iter()
+            .map(|s| s.to_vec())
+            .collect());
+    }
     let dir = fuzz_dir().join("corpus").join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("{}: the seed corpus of {target}", dir.display()))?

@@ -161,8 +161,11 @@ pub fn make(name: &str, scratch: &Path) -> Result<Box<dyn Target>> {
         "verdict" => Box::new(Verdict),
         "labels_jsonl" => Box::new(LabelsJsonl(file("jsonl"))),
         "data_jsonl" => Box::new(DataJsonl(file("jsonl"))),
+        #[cfg(feature = "train")]
         "toml_config" => Box::new(TomlConfig),
         "tool_calls" => Box::new(ToolCalls),
+        "self_test_hang" if self_test() => Box::new(SelfTest::Hang),
+        "self_test_oom" if self_test() => Box::new(SelfTest::Oom),
         other => bail!(
             "unknown fuzz target `{other}` (known: {})",
             names().join(", ")
@@ -170,9 +173,59 @@ pub fn make(name: &str, scratch: &Path) -> Result<Box<dyn Target>> {
     })
 }
 
-/// The targets' names.
+/// The targets' names (with the self-test ones when `TEMPER_FUZZ_SELF_TEST=1`).
 pub fn names() -> Vec<&'static str> {
-    TARGETS.iter().map(|(n, _)| *n).collect()
+    let mut names: Vec<&'static str> = TARGETS
+        .iter()
+        .map(|(n, _)| *n)
+        // Without the `train` feature (no burn to build) the configs cannot be read.
+        .filter(|n| cfg!(feature = "train") || *n != "toml_config")
+        .collect();
+    if self_test() {
+        names.extend(SELF_TEST_TARGETS);
+    }
+    names
+}
+
+/// Targets that misbehave on purpose, so that the driver's tests can check it reports a hang and an
+/// out-of-memory and goes on. They exist only when the environment variable `TEMPER_FUZZ_SELF_TEST` is `1`
+/// (set by `fuzz/tests/supervisor.rs`), so a normal run can never reach them. They have no corpus folder: their
+/// seeds are [`SELF_TEST_SEEDS`], and they misbehave on inputs starting with `bad`.
+pub const SELF_TEST_TARGETS: &[&str] = &["self_test_hang", "self_test_oom"];
+
+/// The seed corpus of the self-test targets: one harmless input, then one that misbehaves.
+pub const SELF_TEST_SEEDS: &[&[u8]] = &[b"ok", b"bad"];
+
+fn self_test() -> bool {
+    std::env::var_os("TEMPER_FUZZ_SELF_TEST").is_some_and(|v| v == "1")
+}
+
+/// See [`SELF_TEST_TARGETS`].
+enum SelfTest {
+    /// Sleeps forever.
+    Hang,
+    /// Allocates 1 MiB after 1 MiB, and touches it, until the allocator refuses.
+    Oom,
+}
+
+impl Target for SelfTest {
+    fn run(&mut self, data: &[u8]) -> String {
+        if !data.starts_with(b"bad") {
+            return "ok".into();
+        }
+        match self {
+            SelfTest::Hang => loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            },
+            SelfTest::Oom => {
+                let mut held: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    held.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&held);
+                }
+            }
+        }
+    }
 }
 
 /// The outcome text of a result: `ok <what>` or the error's message, digits removed (so that `line 3` and
@@ -425,11 +478,18 @@ struct DataJsonl(Scratch);
 impl Target for DataJsonl {
     fn run(&mut self, data: &[u8]) -> String {
         let path = self.0.write(data);
-        [
+        #[cfg_attr(not(feature = "train"), allow(unused_mut))]
+        let mut outcomes = vec![
             outcome(
                 &temper_tasks::read_jsonl(path, temper_tasks::parse_prompt),
                 |v| bucket(v.len()).to_string(),
             ),
+            outcome(&temper_tasks::read_gsm8k(data, path), |v| {
+                bucket(v.len()).to_string()
+            }),
+        ];
+        #[cfg(feature = "train")]
+        outcomes.extend([
             outcome(
                 &temper_tasks::read_jsonl(path, temper_train::parse_sft),
                 |v| bucket(v.len()).to_string(),
@@ -438,17 +498,16 @@ impl Target for DataJsonl {
                 &temper_tasks::read_jsonl(path, temper_train::parse_preference),
                 |v| bucket(v.len()).to_string(),
             ),
-            outcome(&temper_tasks::read_gsm8k(data, path), |v| {
-                bucket(v.len()).to_string()
-            }),
-        ]
-        .join("|")
+        ]);
+        outcomes.join("|")
     }
 }
 
 /// Every trainer's TOML config, parsed and validated.
+#[cfg(feature = "train")]
 struct TomlConfig;
 
+#[cfg(feature = "train")]
 fn config<T: serde::de::DeserializeOwned>(
     text: &str,
     check: fn(&T) -> temper_train::Result<()>,
@@ -461,6 +520,7 @@ fn config<T: serde::de::DeserializeOwned>(
     }
 }
 
+#[cfg(feature = "train")]
 impl Target for TomlConfig {
     fn run(&mut self, data: &[u8]) -> String {
         use temper_train::{

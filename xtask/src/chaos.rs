@@ -1,11 +1,13 @@
-//! `cargo xtask chaos`: crash safety, measured. Runs `temper sft|dpo|grpo` on the tiny test model (a few steps,
-//! a checkpoint every 2), kills the process with SIGKILL at seeded random moments — anywhere, inside a checkpoint
-//! write, inside a `metrics.jsonl` write (the last two held open by `TEMPER_CHAOS_PAUSE`, see
+//! `cargo xtask chaos`: crash safety, measured. Runs training commands on the tiny test model (a few steps, a
+//! checkpoint every 2; `temper sft|dpo|grpo` by default, also `rloo`, `ppo`, `cem`, `rm` and SFT with LoRA with
+//! `--algos`, see chaos/algo.rs), kills the process with SIGKILL at seeded random moments — anywhere, inside a
+//! checkpoint write, inside a `metrics.jsonl` write (the last two held open by `TEMPER_CHAOS_PAUSE`, see
 //! `crates/train/src/faults.rs`) — restarts the same command until it completes, and compares the finished run
-//! with an uninterrupted one: `final/model.safetensors`, the last checkpoint's `optimizer.bpk` and
-//! `trainer_state.json` byte for byte, `metrics.jsonl` line for line without its wall-clock fields
-//! ([`WALL_CLOCK`]). Then a full disk during checkpointing (a small tmpfs when `mount` works, else an injected
-//! write failure). Ends with `chaos: K kills, R resumed runs equal to the uninterrupted run, L lost`.
+//! with an uninterrupted one: the weights, adapters, value head and optimizer state in `final/` and the last
+//! checkpoint and its `trainer_state.json` byte for byte ([`compared_files`]), `metrics.jsonl` line for line
+//! without its wall-clock fields ([`WALL_CLOCK`]). Then a full disk during checkpointing (a small tmpfs when
+//! `mount` works, else an injected write failure). Ends with `chaos: K kills, R resumed runs equal to the
+//! uninterrupted run, L lost`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,10 +17,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod algo;
+
+use algo::Algo;
+
 /// Optimizer steps of every run.
-const STEPS: usize = 6;
+pub(crate) const STEPS: usize = 6;
 /// A checkpoint every this many steps: the most a crash may cost.
-const SAVE_STEPS: usize = 2;
+pub(crate) const SAVE_STEPS: usize = 2;
 /// Metrics fields that hold wall-clock time, left out of the comparison (keys equal to or starting with these).
 const WALL_CLOCK: &[&str] = &["seconds", "timing/"];
 /// How long `TEMPER_CHAOS_PAUSE` holds a checkpoint or metrics write open.
@@ -26,67 +32,7 @@ const PAUSE_MS: u64 = 150;
 /// The most kills one run takes before it is left to finish.
 const KILLS_PER_RUN: usize = 4;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Algo {
-    Sft,
-    Dpo,
-    Grpo,
-}
-
-impl Algo {
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s.trim() {
-            "sft" => Algo::Sft,
-            "dpo" => Algo::Dpo,
-            "grpo" => Algo::Grpo,
-            other => bail!("--algos: unknown algorithm `{other}` (sft, dpo, grpo)"),
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Algo::Sft => "sft",
-            Algo::Dpo => "dpo",
-            Algo::Grpo => "grpo",
-        }
-    }
-
-    /// The run's TOML: the tiny model in `fixtures`, output in `out`.
-    fn config(self, fixtures: &Path, out: &Path) -> String {
-        let f = |name: &str| toml_str(&fixtures.join(name));
-        let train = format!(
-            "[train]\noutput_dir = {}\nsteps = {STEPS}\nbatch_size = 4\nmicro_batch_size = 2\nlearning_rate = 1e-3\n\
-             warmup_steps = 1\nsave_steps = {SAVE_STEPS}\neval_steps = 3\nseed = 7\n",
-            toml_str(out)
-        );
-        let model = f("model");
-        match self {
-            Algo::Sft => {
-                format!(
-                    "model = {model}\ntrain_file = {}\neval_file = {}\n{train}",
-                    f("sft.jsonl"),
-                    f("sft_eval.jsonl")
-                )
-            }
-            Algo::Dpo => format!(
-                "model = {model}\ntrain_file = {}\neval_file = {}\n{train}\n[dpo]\nbeta = 0.1\n",
-                f("pairs.jsonl"),
-                f("pairs_eval.jsonl")
-            ),
-            Algo::Grpo => format!(
-                "[rollout]\nmodel = {model}\nchat = false\n[rollout.task]\nkind = \"jsonl\"\ntrain_file = {}\n\
-                 eval_file = {}\n[rollout.generation]\nmax_new_tokens = 6\ntemperature = 1.0\nstop = []\n\
-                 [[rollout.reward]]\nkind = \"format\"\nregex = '^\\s*t[0-9]{{1,2}}\\b.*'\n\
-                 [[rollout.reward]]\nkind = \"length_penalty\"\nunit = \"words\"\ntarget = 3\nper_unit = 0.1\ncap = 1.0\n\
-                 {train}\n[grpo]\nnum_generations = 4\n",
-                f("prompts.jsonl"),
-                f("prompts_eval.jsonl")
-            ),
-        }
-    }
-}
-
-fn toml_str(p: &Path) -> String {
+pub(crate) fn toml_str(p: &Path) -> String {
     Value::String(p.display().to_string()).to_string()
 }
 
@@ -117,7 +63,7 @@ fn parse_args(args: &[String]) -> Result<Options> {
     let mut o = Options {
         kills: 36,
         seed: 1,
-        algos: vec![Algo::Sft, Algo::Dpo, Algo::Grpo],
+        algos: Algo::DEFAULT.to_vec(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -125,19 +71,11 @@ fn parse_args(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--kills" => o.kills = value()?.parse().context("--kills: a number")?,
             "--seed" => o.seed = value()?.parse().context("--seed: a number")?,
-            "--algos" => {
-                o.algos = value()?
-                    .split(',')
-                    .map(Algo::parse)
-                    .collect::<Result<_>>()?
-            }
+            "--algos" => o.algos = Algo::parse_list(value()?)?,
             other => bail!(
-                "chaos: unknown argument `{other}` (--kills N, --seed S, --algos sft,dpo,grpo)"
+                "chaos: unknown argument `{other}` (--kills N, --seed S, --algos sft,dpo,grpo,... or all)"
             ),
         }
-    }
-    if o.algos.is_empty() {
-        bail!("--algos: name at least one algorithm");
     }
     Ok(o)
 }
@@ -297,7 +235,7 @@ fn spawn(
 ) -> Result<Child> {
     let log = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let mut c = Command::new(bin);
-    c.args([algo.name(), "--config"])
+    c.args([algo.command(), "--config"])
         .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -553,12 +491,11 @@ fn inspect(out: &Path, seen: Phase, steps_logged: usize) -> Kill {
 /// Differences between a finished run in `out` and the uninterrupted `reference`.
 fn compare(reference: &Path, out: &Path) -> Vec<String> {
     let mut diffs = Vec::new();
-    let last = format!("checkpoint-{STEPS}");
-    for file in [
-        "final/model.safetensors".to_string(),
-        format!("{last}/optimizer.bpk"),
-        format!("{last}/trainer_state.json"),
-    ] {
+    let files = compared_files(reference);
+    if files.is_empty() {
+        diffs.push("the uninterrupted run wrote no weights to compare".into());
+    }
+    for file in files {
         match (
             std::fs::read(reference.join(&file)),
             std::fs::read(out.join(&file)),
@@ -600,6 +537,26 @@ fn compare(reference: &Path, out: &Path) -> Vec<String> {
         diffs.push(format!("temp files left after the run: {leftovers:?}"));
     }
     diffs
+}
+
+/// The state files of a finished run, relative to it: in `final/` and the last checkpoint, every `.safetensors`
+/// (the model, LoRA adapters, PPO's value head), every `.bpk` (optimizer state) and `trainer_state.json`.
+fn compared_files(run: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for folder in ["final".to_string(), format!("checkpoint-{STEPS}")] {
+        let mut names: Vec<String> = std::fs::read_dir(run.join(&folder))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| {
+                n.ends_with(".safetensors") || n.ends_with(".bpk") || n == "trainer_state.json"
+            })
+            .collect();
+        names.sort();
+        files.extend(names.into_iter().map(|n| format!("{folder}/{n}")));
+    }
+    files
 }
 
 /// The lines of `dir/metrics.jsonl` without their wall-clock fields; an error names a torn line.

@@ -3,6 +3,7 @@
 
 mod bench;
 mod chaos;
+mod fuzz;
 mod plot;
 mod tidy;
 mod vs_trl;
@@ -27,13 +28,14 @@ commands:
                        Temper and TRL interleaved, --reps repetitions (default 3) of 1 untimed and
                        --steps timed steps (default 2) per process, with peak RSS;
                        --only minilm: MiniLM encoding, interleaved with sentence-transformers
-  fuzz [--seconds N] [--targets a,b] [--timeout S] [--mem-mb M]
+  fuzz [--engine stable|libfuzzer] [--seconds N] [--targets a,b] [--timeout S] [--mem-mb M]
                        build fuzz/ (a workspace of its own) and run every fuzz target for N seconds
                        each (default 60); ends with `fuzz: T targets, I inputs, C crashes`, exit 1
-                       when C > 0; crashing inputs are saved in fuzz/artifacts/<target>/
+                       when C > 0; crashing inputs are saved in fuzz/artifacts/<target>/;
+                       --engine libfuzzer: coverage-guided, with cargo-fuzz on nightly (fuzz/libfuzzer/)
   plot METRICS.jsonl --keys a,b --out FILE.svg [--title T]
                        chart metrics of a training run as SVG
-  chaos [--kills N] [--seed S] [--algos sft,dpo,grpo]
+  chaos [--kills N] [--seed S] [--algos sft,dpo,grpo,rloo,ppo,cem,rm,sft-lora|all]
                        SIGKILL training runs of the tiny model at random moments, restart them, check they end
                        equal to an uninterrupted run; then a full disk during checkpointing";
 
@@ -64,7 +66,7 @@ fn run() -> Result<()> {
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("plot") => plot::run(&args[1..]),
         Some("chaos") => chaos::run(&root(), &args[1..]),
-        Some("fuzz") => fuzz(&args[1..]),
+        Some("fuzz") => fuzz::run(&root(), &args[1..]),
         None | Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -115,23 +117,4 @@ fn test(extra: &[String]) -> Result<()> {
     let mut c = cargo();
     c.args(["test", "--workspace"]).args(extra);
     status(c)
-}
-
-/// `cargo xtask fuzz`: runs fuzz/'s driver (`temper-fuzz all`), passing the options on; its exit status is ours.
-fn fuzz(extra: &[String]) -> Result<()> {
-    let mut c = cargo();
-    c.args([
-        "run",
-        "--quiet",
-        "--manifest-path",
-        "fuzz/Cargo.toml",
-        "--",
-        "all",
-    ])
-    .args(extra);
-    let st = c.status().context("running the fuzz driver")?;
-    if !st.success() {
-        std::process::exit(st.code().unwrap_or(1));
-    }
-    Ok(())
 }

@@ -12,6 +12,7 @@ use minijinja::{Environment, Error, ErrorKind, State, Value, context};
 use temper_chat::Message;
 
 use crate::TokenizerError;
+use crate::chat_limits::{self, check_value, join_check, replace_check};
 
 /// The name the template is stored under in its environment.
 const NAME: &str = "chat_template";
@@ -59,7 +60,10 @@ impl ChatTemplate {
         env.set_unknown_method_callback(python_method);
         let original = source.to_string();
         let source = without_generation_tags(source);
-        env.add_template_owned(NAME, source.clone())
+        // Operators and captured text go through the size checks of chat_limits (see there).
+        let guarded = chat_limits::guard_source(&source);
+        chat_limits::install(&mut env);
+        env.add_template_owned(NAME, guarded)
             .map_err(template_error)?;
         Ok(ChatTemplate {
             env,
@@ -114,6 +118,7 @@ impl ChatTemplate {
         tools: Option<&[serde_json::Value]>,
     ) -> Result<String, TokenizerError> {
         let template = self.env.get_template(NAME).map_err(template_error)?;
+        chat_limits::reset_emitted();
         let mut out = CappedOutput {
             bytes: Vec::new(),
             cap: TEMPLATE_MAX_OUTPUT,
@@ -230,7 +235,7 @@ fn tojson(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value,
     kwargs.assert_all_used()?;
     let mut out = String::new();
     write_json(&mut out, value, &options, 0)?;
-    Ok(Value::from_safe_string(out))
+    check_value(Value::from_safe_string(out), "`tojson`")
 }
 
 struct JsonOptions {
@@ -495,7 +500,16 @@ fn python_method(
     args: &[Value],
 ) -> Result<Value, Error> {
     if let Some(s) = value.as_str() {
-        let chars = string_arg(args, 0, method)?;
+        // `join` and `startswith`/`endswith` also take a list; the other methods a string (or nothing).
+        let takes_list = matches!(method, "join" | "startswith" | "endswith")
+            && args
+                .first()
+                .is_some_and(|v| v.as_str().is_none() && v.try_iter().is_ok());
+        let chars = if takes_list {
+            None
+        } else {
+            string_arg(args, 0, method)?
+        };
         let strip_set = |c: char| match &chars {
             Some(set) => set.contains(c),
             None => c.is_whitespace(),
@@ -521,8 +535,8 @@ fn python_method(
                 });
                 Value::from(hit)
             }
-            "upper" => Value::from(s.to_uppercase()),
-            "lower" => Value::from(s.to_lowercase()),
+            "upper" => check_value(Value::from(s.to_uppercase()), "str.upper")?,
+            "lower" => check_value(Value::from(s.to_lowercase()), "str.lower")?,
             "title" | "capitalize" => state.apply_filter(method, std::slice::from_ref(value))?,
             "split" => {
                 let maxsplit = args.get(1).and_then(Value::as_i64).unwrap_or(-1);
@@ -540,6 +554,11 @@ fn python_method(
                         "str.replace needs two strings",
                     ));
                 };
+                replace_check(&[
+                    Value::from(s),
+                    Value::from(old.as_str()),
+                    Value::from(new.as_str()),
+                ])?;
                 match args.get(2).and_then(Value::as_usize) {
                     Some(count) => Value::from(s.replacen(&old, &new, count)),
                     None => Value::from(s.replace(&old, &new)),
@@ -553,6 +572,9 @@ fn python_method(
                 )
             }
             "join" => {
+                if let Some(items) = args.first() {
+                    join_check(&[items.clone(), Value::from(s)])?;
+                }
                 let items: Vec<String> = match args.first() {
                     Some(v) => v.try_iter()?.map(|x| x.to_string()).collect(),
                     None => Vec::new(),

@@ -21,10 +21,12 @@
 //! ```
 
 mod chat;
+mod chat_limits;
 mod error;
 mod tokenizer;
 
 pub use chat::{ChatTemplate, TEMPLATE_FUEL, TEMPLATE_MAX_OUTPUT, TEMPLATE_RECURSION_LIMIT};
+pub use chat_limits::{TEMPLATE_MAX_EMITTED, TEMPLATE_MAX_ITEMS, TEMPLATE_MAX_VALUE};
 pub use error::TokenizerError;
 pub use temper_chat::{Message, Role};
 pub use tokenizer::{MAX_CONFIG_BYTES, MAX_TOKENIZER_JSON_BYTES, MAX_VOCAB, SpecialIds, Tokenizer};
