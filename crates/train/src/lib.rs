@@ -10,6 +10,9 @@
 //! The on-line algorithms (GRPO, RLOO, PPO, CEM) are [`OnlineAlgorithm`]s plugged into one loop,
 //! [`OnlineTrainer`] (rollout → reward → loss → step → eval → checkpoint), configured by one shared `[rollout]`
 //! table ([`RolloutConfig`]).
+//!
+//! [`Annotator`] runs Toolformer (Schick et al. 2023) with the calculator on a text corpus and [`dataset`] writes
+//! the augmented texts `temper sft` trains on.
 
 mod adamw;
 mod atomic;
@@ -39,6 +42,7 @@ mod schedule;
 mod session;
 mod sft;
 pub mod tool_rollout;
+mod toolformer;
 #[cfg(test)]
 mod testkit;
 
@@ -66,6 +70,10 @@ pub use params::{clip_grad_norm, grad_norm, named_tensors, stable_param_ids};
 pub use schedule::{Schedule, lr_at};
 pub use session::{Metrics, Observer, Quiet, Session, StepReport, Trainable, TrainerState, Update, latest_checkpoint};
 pub use sft::{SftRunConfig, SftTrainer, sft_inputs};
+pub use toolformer::{
+    Annotator, CallPrefixes, CallRecord, TOOL, TextAnnotation, ToolformerConfig, ToolformerStats, WEIGHTED_TOKENS, call_losses,
+    dataset, select_positions, start_probabilities,
+};
 pub use grpo::{Grpo, GrpoRunConfig, GrpoTrainer};
 pub use ppo::{PolicyWithValue, Ppo, PpoRunConfig, PpoTrainer};
 pub use rloo::{Rloo, RlooRunConfig, RlooTrainer};
