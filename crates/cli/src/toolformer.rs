@@ -253,8 +253,8 @@ pub fn toolformer_cmd(args: &ToolformerArgs) -> Result<()> {
         }
         bar.set_position(k as u64 + 1);
         bar.set_message(msg);
-        // Save every 10 texts, so a stopped run leaves a consistent partial result.
-        if (k + 1) % 10 == 0 && k + 1 < texts.len() {
+        // Save after every text (a few small files), so a stopped run leaves a consistent partial result.
+        if k + 1 < texts.len() {
             save(args, &texts[..=k], &calls, Some(&stats), &config)?;
         }
     }
