@@ -238,7 +238,7 @@ fn cases() -> Vec<Case> {
         case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--top-k", "0", "--out", "{D}/out"], 1, &["--top-k"]),
         case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--calls", "0", "--out", "{D}/out"], 1, &["--calls"]),
         case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--temperature", "-1", "--out", "{D}/out"], 1, &["--temperature"]),
-        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--top-k", "-2", "--out", "{D}/out"], 2, &["--top-k"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--top-k", "-2", "--out", "{D}/out"], 2, &["unexpected argument '-2'"]),
         case(&["toolformer", "--model", "{D}/mismatch", "--data", "{D}/t.jsonl", "--out", "{D}/out"], 1, &["vocab_size is 320"])
             .file("t.jsonl", "{\"text\": \"t12 t40\"}\n"),
         case(&["toolformer", "--data", "{D}/t.jsonl", "--from-calls", "{D}/calls.jsonl", "--out", "{D}/out"], 1, &["{D}/calls.jsonl:1", "`text` = 5"])
