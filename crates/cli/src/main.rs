@@ -7,6 +7,7 @@ mod judge;
 mod pref;
 mod progress;
 mod rag;
+mod toolformer;
 mod tools;
 mod train;
 
@@ -83,6 +84,9 @@ enum Command {
     /// Function calling: ask a question with tools (calculator, date, units, search over a `temper rag` index).
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
+    /// Toolformer with the calculator: sample calls in a text corpus, keep those that lower the loss of the
+    /// following tokens, write the augmented texts as SFT data (`temper sft` trains on them).
+    Toolformer(toolformer::ToolformerArgs),
 }
 
 #[derive(clap::Args)]
@@ -185,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::eval_cmd(&args),
         Command::Rag(cmd) => rag::rag_cmd(&cmd),
         Command::Tools(cmd) => tools::tools_cmd(&cmd),
+        Command::Toolformer(args) => toolformer::toolformer_cmd(&args),
     }
 }
 

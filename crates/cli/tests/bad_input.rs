@@ -228,6 +228,27 @@ fn cases() -> Vec<Case> {
         case(&["tools", "run", "--prompt", "hi", "--model", "{D}/tiny", "--index", "{D}/none", "--transcript", "{D}/out"], 1, &["{D}/none"]),
         case(&["tools", "run", "--prompt", "hi", "--model", "{D}/mismatch", "--transcript", "{D}/out"], 1, &["vocab_size is 320"]),
         case(&["tools", "run", "--prompt", "hi", "--model", "{D}/tiny", "--max-steps", "-1"], 2, &["--max-steps"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/none.jsonl", "--out", "{D}/out"], 1, &["{D}/none.jsonl"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/bad.jsonl", "--out", "{D}/out"], 1, &["{D}/bad.jsonl:2", "`text`"])
+            .file("bad.jsonl", "{\"text\": \"t12 t40\"}\n{\"prompt\": \"p\", \"completion\": \"c\"}\n"),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--skip", "5", "--out", "{D}/out"], 1, &["{D}/t.jsonl", "no texts"])
+            .file("t.jsonl", "{\"text\": \"t12 t40\"}\n"),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--heldout", "3", "--out", "{D}/out"], 1, &["--heldout", "--data gsm8k"])
+            .file("t.jsonl", "{\"text\": \"t12 t40\"}\n"),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--tau-s", "1.5", "--out", "{D}/out"], 1, &["--tau-s", "1.5"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--tau-f", "NaN", "--out", "{D}/out"], 1, &["--tau-f", "NaN"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--top-k", "0", "--out", "{D}/out"], 1, &["--top-k"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--calls", "0", "--out", "{D}/out"], 1, &["--calls"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--temperature", "-1", "--out", "{D}/out"], 1, &["--temperature"]),
+        case(&["toolformer", "--model", "{D}/tiny", "--data", "{D}/t.jsonl", "--top-k", "-2", "--out", "{D}/out"], 2, &["unexpected argument '-2'"]),
+        case(&["toolformer", "--model", "{D}/mismatch", "--data", "{D}/t.jsonl", "--out", "{D}/out"], 1, &["vocab_size is 320"])
+            .file("t.jsonl", "{\"text\": \"t12 t40\"}\n"),
+        case(&["toolformer", "--data", "{D}/t.jsonl", "--from-calls", "{D}/calls.jsonl", "--out", "{D}/out"], 1, &["{D}/calls.jsonl:1", "`text` = 5"])
+            .file("t.jsonl", "{\"text\": \"t12 t40\"}\n")
+            .file("calls.jsonl", "{\"text\": 5, \"position\": 1, \"at\": 4, \"p_start\": 0.5, \"generated\": \"[C(1)]\", \"samples\": 1}\n"),
+        case(&["toolformer", "--data", "{D}/t.jsonl", "--from-calls", "{D}/calls.jsonl", "--out", "{D}/out"], 1, &["{D}/calls.jsonl:1", "position"])
+            .file("t.jsonl", "{\"text\": \"t12 t40\"}\n")
+            .file("calls.jsonl", "{\"text\": 0}\n"),
     ];
     for (cmd, top) in trainers() {
         let train = |body: &str| format!("{top}[train]\noutput_dir = \"{{D}}/out\"\n{body}\n");

@@ -1,7 +1,8 @@
 //! `temper eval` end to end: on the tiny Llama of `testdata/trl-parity` (its JSON report's schema, `--n` and `--k`
 //! applied to the sample records, the same output for the same seed, flag errors) and with `openai:<model>` against
 //! the mock OpenAI-compatible server of temper-chat's tests on 127.0.0.1; `temper eval --task bfcl` and `temper tools
-//! run` (the tool loop with the calculator and with search over a `temper rag` index) against the same mock.
+//! run` (the tool loop with the calculator and with search over a `temper rag` index) against the same mock;
+//! `temper toolformer` on the tiny model, its data read by `temper sft`.
 
 #[path = "../../chat/tests/mock/mod.rs"]
 mod mock;
@@ -791,4 +792,127 @@ fn eval_with_tools_samples_without_the_answer_prefill() {
         "{with}"
     );
     assert_eq!(with["problems"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn toolformer_on_the_tiny_model_writes_sft_data_that_temper_sft_trains_on() {
+    let model = tiny_model_dir();
+    let dir = std::env::temp_dir().join(format!("temper-toolformer-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let texts = ["t12 t40 t7 t99 t150", "t8 t9 t10 t11", "t270 t61 t62"];
+    let data = dir.join("t.jsonl");
+    let lines: String = texts
+        .iter()
+        .map(|t| format!("{}\n", serde_json::json!({ "text": t })))
+        .collect();
+    std::fs::write(&data, lines).expect("data");
+    let (m, d, out) = (
+        model.display().to_string(),
+        data.display().to_string(),
+        dir.join("tf"),
+    );
+    let o = out.display().to_string();
+    let run = temper(
+        &[
+            "toolformer",
+            "--model",
+            &m,
+            "--data",
+            &d,
+            "--tau-s",
+            "0",
+            "--top-k",
+            "2",
+            "--calls",
+            "3",
+            "--max-call-tokens",
+            "3",
+            "--out",
+            &o,
+        ],
+        &[],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = json_of(&run);
+    // Every text has at least 2 positions past the first token, so 2 candidates each, 3 samples per candidate.
+    assert_eq!(report["stats"]["texts"], 3);
+    assert_eq!(report["stats"]["candidate_positions"], 6);
+    assert_eq!(report["stats"]["calls_sampled"], 18);
+    // The tiny word-level model writes no `Calculator(…)` call: nothing runs, the corpus comes back unchanged.
+    assert_eq!(
+        (
+            report["stats"]["executed"].as_u64(),
+            report["calls_inserted"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).expect(name);
+    let calls = read("calls.jsonl");
+    assert_eq!(
+        calls.lines().count() as u64,
+        report["stats"]["distinct_calls"].as_u64().unwrap_or(0)
+    );
+    let train: Vec<Value> = read("train.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(
+        train
+            .iter()
+            .map(|v| v["text"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        texts
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&read("report.json")).expect("report"),
+        report
+    );
+    // The saved calls are re-filtered at another threshold without the model.
+    let o2 = dir.join("tf2").display().to_string();
+    let refilter = temper(
+        &[
+            "toolformer",
+            "--data",
+            &d,
+            "--from-calls",
+            &format!("{o}/calls.jsonl"),
+            "--tau-f",
+            "0.5",
+            "--out",
+            &o2,
+        ],
+        &[],
+    );
+    assert!(
+        refilter.status.success(),
+        "{}",
+        String::from_utf8_lossy(&refilter.stderr)
+    );
+    assert_eq!(json_of(&refilter)["kept_at_tau_f"]["0.5"], 0);
+    // `temper sft` trains on the written data as it is.
+    let config = format!(
+        "model = \"{m}\"\ntrain_file = \"{o}/train.jsonl\"\n[train]\noutput_dir = \"{}\"\nsteps = 1\nbatch_size = 2\nsave_steps = 100\n",
+        dir.join("sft").display()
+    );
+    std::fs::write(dir.join("sft.toml"), config).expect("config");
+    let sft = temper(
+        &[
+            "sft",
+            "--config",
+            &dir.join("sft.toml").display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        sft.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sft.stderr)
+    );
+    assert!(dir.join("sft/final/model.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

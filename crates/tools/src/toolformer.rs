@@ -12,6 +12,8 @@
 //! model generated after a `[`, [`run_calculator`] answers a `Calculator` call (exact, rounded to two decimals as
 //! in the paper), [`prefixes`] builds the three prefixes whose losses the filter compares, and [`augment`] inserts
 //! the kept calls into the text that becomes an SFT example (`{"text": …}`, which `temper sft` reads).
+//! [`calculator_prompt`] is the paper's few-shot prompt `P(x)` for the calculator; [`strip_gsm8k_annotations`] and
+//! [`gsm8k_with_calls`] turn GSM8K's `<<48/2=24>>` annotations into a plain corpus or into held-out text with calls.
 
 use serde::{Deserialize, Serialize};
 
@@ -230,6 +232,85 @@ pub fn augment(text: &str, calls: &[KeptCall]) -> Result<String> {
     Ok(out)
 }
 
+/// The few-shot prompt `P(x)` of the paper's calculator (Appendix A.1), with its instruction and examples (the
+/// examples use expressions [`run_calculator`] reads: no thousands separators or percent signs). The model is asked
+/// to copy `x` with calls inserted, so the probability of a call's opening `[` after `P(x)` and a prefix of `x` is
+/// the paper's `p_i`.
+pub const CALCULATOR_PROMPT: &str = "Your task is to add calls to a Calculator API to a piece of text. The calls should help you get information required to complete the text. You can call the API by writing \"[Calculator(expression)]\" where \"expression\" is the expression to be computed. Here are some examples of API calls:
+
+Input: The number in the next term is 18 + 12 x 3 = 54.
+Output: The number in the next term is 18 + 12 x 3 = [Calculator(18 + 12 * 3)] 54.
+
+Input: A total of 252 qualifying matches were played, and 723 goals were scored (an average of 2.87 per match). This is twenty goals more than the 703 goals last year.
+Output: A total of 252 qualifying matches were played, and 723 goals were scored (an average of [Calculator(723 / 252)] 2.87 per match). This is twenty goals more than the [Calculator(723 - 20)] 703 goals last year.
+
+Input: I went to Paris in 1994 and stayed there until 2011, so in total, it was 17 years.
+Output: I went to Paris in 1994 and stayed there until 2011, so in total, it was [Calculator(2011 - 1994)] 17 years.
+
+Input: From this, we have 4 * 30 minutes = 120 minutes.
+Output: From this, we have 4 * 30 minutes = [Calculator(4 * 30)] 120 minutes.
+
+";
+
+/// `P(x)` up to where the model starts copying `x`: [`CALCULATOR_PROMPT`], `Input: x`, and `Output: ` (the text
+/// `x` itself follows, tokenised on its own, so its tokens are the same as without the prompt).
+pub fn calculator_prompt(x: &str) -> String {
+    format!("{CALCULATOR_PROMPT}Input: {x}\nOutput: ")
+}
+
+/// GSM8K's calculator annotations `<<48/2=24>>` in a solution: `(byte range of the annotation, expression,
+/// result)`. An annotation without `=` or without its closing `>>` is an error naming its byte offset.
+fn gsm8k_annotations(solution: &str) -> Result<Vec<(std::ops::Range<usize>, &str, &str)>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(open) = solution[from..].find("<<").map(|o| from + o) {
+        let close = solution[open..]
+            .find(">>")
+            .map(|c| open + c)
+            .ok_or_else(|| {
+                ToolError::InvalidInput(format!(
+                    "GSM8K annotation at byte {open} has no closing `>>`"
+                ))
+            })?;
+        let inner = &solution[open + 2..close];
+        let (expr, result) = inner.rsplit_once('=').ok_or_else(|| {
+            ToolError::InvalidInput(format!(
+                "GSM8K annotation `<<{inner}>>` at byte {open} has no `=`"
+            ))
+        })?;
+        out.push((open..close + 2, expr.trim(), result.trim()));
+        from = close + 2;
+    }
+    Ok(out)
+}
+
+/// A GSM8K solution with its `<<…>>` annotations removed: the plain text Toolformer annotates itself.
+pub fn strip_gsm8k_annotations(solution: &str) -> Result<String> {
+    let mut out = String::with_capacity(solution.len());
+    let mut pos = 0;
+    for (range, _, _) in gsm8k_annotations(solution)? {
+        out.push_str(&solution[pos..range.start]);
+        pos = range.end;
+    }
+    out.push_str(&solution[pos..]);
+    Ok(out)
+}
+
+/// A GSM8K solution with each annotation `<<48/2=24>>` written as a Toolformer call before the number it
+/// computes: `48/2=[Calculator(48/2) -> 24] 24` (the same text [`augment`] writes for a kept call there).
+pub fn gsm8k_with_calls(solution: &str) -> Result<String> {
+    let mut out = String::with_capacity(solution.len() + 16);
+    let mut pos = 0;
+    for (range, expr, result) in gsm8k_annotations(solution)? {
+        out.push_str(&solution[pos..range.start]);
+        out.push_str(&render_call("Calculator", expr, Some(result)));
+        out.push(' ');
+        pos = range.end;
+    }
+    out.push_str(&solution[pos..]);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +495,40 @@ mod tests {
             without_result: ok,
         };
         assert!(filter_call(&good, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn gsm8k_annotations_are_stripped_or_written_as_calls() -> Result<()> {
+        let solution = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18";
+        assert_eq!(
+            strip_gsm8k_annotations(solution)?,
+            "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\nShe makes 9 * 2 = $18.\n#### 18"
+        );
+        assert_eq!(
+            gsm8k_with_calls(solution)?,
+            "Janet sells 16 - 3 - 4 = [Calculator(16-3-4) -> 9] 9 duck eggs a day.\nShe makes 9 * 2 = $[Calculator(9*2) -> 18] 18.\n#### 18"
+        );
+        assert_eq!(strip_gsm8k_annotations("no calls")?, "no calls");
+        for (bad, says) in [
+            ("a <<1+1=2 b", "byte 2 has no closing"),
+            ("<<1+1>>", "has no `=`"),
+        ] {
+            let e = strip_gsm8k_annotations(bad).expect_err(bad).to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let p = calculator_prompt("x = 2");
+        assert!(p.starts_with(CALCULATOR_PROMPT) && p.ends_with("Input: x = 2\nOutput: "));
+        // Every example call in the prompt is one the calculator answers.
+        for line in CALCULATOR_PROMPT
+            .lines()
+            .filter(|l| l.starts_with("Output:"))
+        {
+            for part in line.split('[').skip(1) {
+                let (name, input) = read_call(part).ok_or(ToolError::InvalidInput(part.into()))?;
+                assert_eq!(name, "Calculator");
+                run_calculator(&input)?;
+            }
+        }
+        Ok(())
     }
 }

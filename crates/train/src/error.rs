@@ -67,6 +67,12 @@ pub enum TrainError {
     /// A reward function failed.
     #[error("reward: {0}")]
     Reward(String),
+    /// A tool or Toolformer's filter rejected its input.
+    #[error(transparent)]
+    Tool(#[from] temper_tools::ToolError),
+    /// Toolformer's annotation was asked something impossible (a setting, a position).
+    #[error("toolformer: {0}")]
+    Toolformer(String),
     /// The evaluation path failed.
     #[error(transparent)]
     Eval(#[from] temper_eval::EvalError),

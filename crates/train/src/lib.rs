@@ -39,6 +39,7 @@ mod schedule;
 mod session;
 mod sft;
 mod task_eval;
+mod toolformer;
 #[cfg(test)]
 mod testkit;
 pub mod tool_rollout;
@@ -95,4 +96,8 @@ pub use session::{
 };
 pub use sft::{SftRunConfig, SftTrainer, sft_inputs};
 pub use task_eval::{TaskEval, TaskEvalConfig};
+pub use toolformer::{
+    Annotator, CallPrefixes, CallRecord, TOOL, TextAnnotation, ToolformerConfig, ToolformerStats,
+    WEIGHTED_TOKENS, call_losses, dataset, select_positions, start_probabilities,
+};
 pub use temper_tensor_ops::EntropyMode;
