@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn options_parse_and_bad_ones_are_refused() {
         let args = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
-        let o = Opts::parse(&args("--seconds 90 --targets gguf,verdict --timeout 0")).unwrap();
+        let o = Opts::parse(&args("--seconds 90 --targets gguf,verdict --timeout 0")).expect("valid options");
         assert_eq!(
             o,
             Opts {

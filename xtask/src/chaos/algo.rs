@@ -143,12 +143,12 @@ mod tests {
 
     #[test]
     fn algorithm_lists_parse_and_unknown_names_are_refused() {
-        assert_eq!(Algo::parse_list("all").unwrap(), Algo::ALL.to_vec());
+        assert_eq!(Algo::parse_list("all").expect("all"), Algo::ALL.to_vec());
         assert_eq!(
-            Algo::parse_list("sft-lora, ppo").unwrap(),
+            Algo::parse_list("sft-lora, ppo").expect("two algorithms"),
             vec![Algo::SftLora, Algo::Ppo]
         );
-        let err = Algo::parse_list("sft,nope").unwrap_err().to_string();
+        let err = Algo::parse_list("sft,nope").expect_err("nope is unknown").to_string();
         assert!(err.contains("`nope`") && err.contains("sft-lora"), "{err}");
         assert_eq!(Algo::SftLora.command(), "sft");
     }
