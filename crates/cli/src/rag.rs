@@ -132,7 +132,8 @@ pub enum Unit {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// JSONL: one `{"query": "...", "relevant": {"chunk id": grade, ...}}` (or a list of chunk ids) a line.
+    /// JSONL: one `{"query": "...", "relevant": {"chunk id": grade, ...}}` (or a list of chunk ids) a line; an
+    /// optional `title` is a note for people and is not used.
     #[arg(long)]
     queries: PathBuf,
     #[command(flatten)]
@@ -375,6 +376,9 @@ fn query_cmd(a: &QueryArgs) -> Result<()> {
 struct QueryLine {
     query: String,
     relevant: Relevant,
+    /// A note for people (e.g. the section title a paraphrased query was written for); not used.
+    #[serde(default, rename = "title")]
+    _title: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
