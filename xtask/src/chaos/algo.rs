@@ -125,10 +125,10 @@ impl Algo {
             ),
             Algo::Grpo => format!("{rollout}{train}\n[grpo]\nnum_generations = 4\n"),
             Algo::Rloo => format!(
-                "{rollout}{train}\n[rloo]\nnum_generations = 4\nbeta = 0.05\nppo_epochs = 2\nnum_mini_batches = 2\n"
+                "{rollout}{train}\n[rloo]\nnum_generations = 4\nbeta = 0.05\n"
             ),
             Algo::Ppo => {
-                format!("{rollout}{train}\n[ppo]\nppo_epochs = 2\nnum_mini_batches = 2\n")
+                format!("ppo_epochs = 2\nnum_mini_batches = 2\n{rollout}{train}\n[ppo]\nkl_coef = 0.05\n")
             }
             Algo::Cem => format!(
                 "{rollout}{train}\n[cem]\nnum_generations = 4\nelite_fraction = 0.5\nmin_elites = 1\nsft_steps = 1\n"
