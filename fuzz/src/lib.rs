@@ -13,8 +13,32 @@ pub fn fuzz_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The last panic's location and message, recorded by the hook [`run_once`] installs.
+/// The last panic's location and message, recorded by the hook [`record_panics`] installs.
 static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Replaces the panic hook by one that prints nothing and records the panic's location and message for
+/// [`last_panic`]; both drivers install it before running a target.
+pub fn record_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map_or_else(String::new, |l| format!("{}:{}", l.file(), l.line()));
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = format!("{at}: {msg}");
+        }
+    }));
+}
+
+/// `file:line: message` of the last panic recorded since [`record_panics`] (empty when none).
+pub fn last_panic() -> String {
+    LAST_PANIC.lock().map(|s| s.clone()).unwrap_or_default()
+}
 
 /// Runs target `name` on one input, building it on first use in this thread (a libFuzzer target is one
 /// process running inputs one after another). A target that cannot be built (a missing asset) ends the process
@@ -36,20 +60,7 @@ pub fn run_once(name: &str, data: &[u8]) {
             let made = std::fs::create_dir_all(&scratch)
                 .map_err(anyhow::Error::from)
                 .and_then(|()| targets::make(name, &scratch));
-            std::panic::set_hook(Box::new(|info| {
-                let at = info
-                    .location()
-                    .map_or_else(String::new, |l| format!("{}:{}", l.file(), l.line()));
-                let msg = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                if let Ok(mut last) = LAST_PANIC.lock() {
-                    *last = format!("{at}: {msg}");
-                }
-            }));
+            record_panics();
             match made {
                 Ok(t) => *slot = Some(t),
                 Err(e) => {
@@ -66,8 +77,7 @@ pub fn run_once(name: &str, data: &[u8]) {
                     std::hint::black_box(outcome);
                 }
                 Err(_) => {
-                    let what = LAST_PANIC.lock().map(|s| s.clone()).unwrap_or_default();
-                    eprintln!("temper-fuzz: target {name} panicked at {what}");
+                    eprintln!("temper-fuzz: target {name} panicked at {}", last_panic());
                     std::process::abort();
                 }
             }

@@ -185,9 +185,6 @@ fn corpus(target: &str) -> Result<Vec<Vec<u8>>> {
         .collect()
 }
 
-/// The last panic's location and message, recorded by the panic hook (which prints nothing).
-static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
-
 fn worker(target: &str, opts: &Opts) -> Result<()> {
     let scratch = scratch_dir(target)?;
     let seeds = corpus(target)?;
@@ -200,20 +197,7 @@ fn worker(target: &str, opts: &Opts) -> Result<()> {
     let current_path = scratch.join("current");
     let current =
         std::fs::File::create(&current_path).with_context(|| current_path.display().to_string())?;
-    std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map_or_else(String::new, |l| format!("{}:{}", l.file(), l.line()));
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        if let Ok(mut last) = LAST_PANIC.lock() {
-            *last = format!("{at}: {msg}");
-        }
-    }));
+    temper_fuzz::record_panics();
     alloc::set_limit(opts.mem_mb << 20);
 
     let started = Arc::new(AtomicU64::new(0));
@@ -263,7 +247,7 @@ fn worker(target: &str, opts: &Opts) -> Result<()> {
                 }
             }
             Err(_) => {
-                let what = LAST_PANIC.lock().map(|s| s.clone()).unwrap_or_default();
+                let what = temper_fuzz::last_panic();
                 let site = what.split(": ").next().unwrap_or_default().to_owned();
                 let path = save_artifact(target, "crash", &data);
                 if crash_sites.insert(site) {
