@@ -17,6 +17,26 @@ use crate::tool_rollout::{ToolSetup, tool_rollout};
 /// Problems decoded together in one batch by greedy [`Policy::sample_many`].
 const GREEDY_BATCH: usize = 16;
 
+/// [`Policy::sample_many`] for a policy that decodes a batch of problems greedily in one call: greedy single samples
+/// go [`GREEDY_BATCH`] problems at a time through `batch` (one sample per problem, in order); anything else is
+/// [`sample_each`].
+fn greedy_in_batches<P: Policy + ?Sized>(
+    policy: &P,
+    problems: &[Problem],
+    n: usize,
+    params: &GenerationParams,
+    mut batch: impl FnMut(&[Problem]) -> Result<Vec<Sample>, EvalError>,
+) -> Result<Vec<Vec<Sample>>, EvalError> {
+    if n != 1 || !params.is_greedy() {
+        return sample_each(policy, problems, n, params);
+    }
+    let mut out = Vec::with_capacity(problems.len());
+    for chunk in problems.chunks(GREEDY_BATCH) {
+        out.extend(batch(chunk)?.into_iter().map(|s| vec![s]));
+    }
+    Ok(out)
+}
+
 /// A model on this machine as a [`Policy`]: problems are rendered by the one renderer (`chat`: the model's chat
 /// template, else plain text), sampled with [`generate_n`] (one prefill shared by the N samples), and decoded
 /// with the tokenizer; stop strings are checked on the decoding.
@@ -122,11 +142,7 @@ impl<M: CausalLm + ?Sized> Policy for ModelPolicy<'_, M> {
         n: usize,
         params: &GenerationParams,
     ) -> Result<Vec<Vec<Sample>>, EvalError> {
-        if n != 1 || !params.is_greedy() {
-            return sample_each(self, problems, n, params);
-        }
-        let mut out = Vec::with_capacity(problems.len());
-        for chunk in problems.chunks(GREEDY_BATCH) {
+        greedy_in_batches(self, problems, n, params, |chunk| {
             let ids = chunk
                 .iter()
                 .map(|p| Ok(self.render(p)?.ids))
@@ -136,11 +152,8 @@ impl<M: CausalLm + ?Sized> Policy for ModelPolicy<'_, M> {
                     generate(self.model, &ids, config, &self.device, decoder, |_, _| {})
                 })
                 .map_err(|e| Self::failed(&chunk[0], e))?;
-            for (p, g) in chunk.iter().zip(&gens) {
-                out.push(vec![self.sample_of(p, g)?]);
-            }
-        }
-        Ok(out)
+            chunk.iter().zip(&gens).map(|(p, g)| self.sample_of(p, g)).collect()
+        })
     }
 
     fn prompt_text(&self, problem: &Problem) -> Result<String, EvalError> {
@@ -153,12 +166,9 @@ impl<M: CausalLm + ?Sized> Policy for ModelPolicy<'_, M> {
 /// held-out evaluation measures the model with its tools. A sample's completion is everything after the prompt:
 /// the model's text with the tools' responses in it.
 pub struct ToolPolicy<'a, M: ?Sized> {
-    model: &'a M,
-    tok: &'a Tokenizer,
-    ids: SpecialIds,
-    chat: bool,
+    /// The model, tokenizer, ids, chat flag and device, as a [`ModelPolicy`] holds them.
+    base: ModelPolicy<'a, M>,
     setup: &'a ToolSetup,
-    device: Device,
 }
 
 impl<'a, M: CausalLm + ?Sized> ToolPolicy<'a, M> {
@@ -172,17 +182,13 @@ impl<'a, M: CausalLm + ?Sized> ToolPolicy<'a, M> {
         device: Device,
     ) -> Self {
         ToolPolicy {
-            model,
-            tok,
-            ids,
-            chat,
+            base: ModelPolicy::new(model, tok, ids, chat, device),
             setup,
-            device,
         }
     }
 
     fn render(&self, problem: &Problem) -> Result<RenderedPrompt, EvalError> {
-        Ok(self.setup.render(self.tok, problem, self.chat)?)
+        Ok(self.setup.render(self.base.tok, problem, self.base.chat)?)
     }
 
     /// `g` samples of each of `problems` (rows of a problem adjacent), one batched tool rollout.
@@ -198,21 +204,21 @@ impl<'a, M: CausalLm + ?Sized> ToolPolicy<'a, M> {
             .collect::<Result<Vec<_>, EvalError>>()?;
         let refs: Vec<&RenderedPrompt> = prompts.iter().collect();
         let sampler = Sampler {
-            tok: self.tok,
-            ids: self.ids,
+            tok: self.base.tok,
+            ids: self.base.ids,
             params,
         };
         let ro = tool_rollout(
-            self.model,
+            self.base.model,
             sampler,
             &refs,
             g,
             params.seed,
             self.setup.environment(),
-            &self.device,
+            &self.base.device,
         )
         .map_err(|e| ModelPolicy::<M>::failed(&problems[0], e))?;
-        let stops = self.ids.stop_ids();
+        let stops = self.base.ids.stop_ids();
         (0..ro.len())
             .map(|i| {
                 let ids = &ro.completion_ids[i];
@@ -224,6 +230,7 @@ impl<'a, M: CausalLm + ?Sized> ToolPolicy<'a, M> {
                 let problem = &problems[i / g.max(1)];
                 Ok(Sample {
                     completion: self
+                        .base
                         .tok
                         .decode(ids, true)
                         .map_err(|e| ModelPolicy::<M>::failed(problem, e))?,
@@ -252,14 +259,7 @@ impl<M: CausalLm + ?Sized> Policy for ToolPolicy<'_, M> {
         n: usize,
         params: &GenerationParams,
     ) -> Result<Vec<Vec<Sample>>, EvalError> {
-        if n != 1 || !params.is_greedy() {
-            return sample_each(self, problems, n, params);
-        }
-        let mut out = Vec::with_capacity(problems.len());
-        for chunk in problems.chunks(GREEDY_BATCH) {
-            out.extend(self.run(chunk, 1, params)?.into_iter().map(|s| vec![s]));
-        }
-        Ok(out)
+        greedy_in_batches(self, problems, n, params, |chunk| self.run(chunk, 1, params))
     }
 
     fn prompt_text(&self, problem: &Problem) -> Result<String, EvalError> {
