@@ -622,7 +622,7 @@ mod tests {
     use crate::grpo::{Grpo, GrpoRunConfig};
     use crate::rm::{NeuralReward, RewardModel};
     use crate::testkit::{
-        Collect, LEARNING_SEEDS, low_id_reward, mean, online, settings, testdata, tiny, tmp,
+        Collect, LEARNING_SEEDS, low_id_reward, mean, online, prompts_dir, settings, testdata, tiny, tmp,
         word_prompts,
     };
 
@@ -679,12 +679,7 @@ mod tests {
     #[test]
     fn a_run_config_starts_trains_resumes_and_exports_through_start_online() {
         let (model, tok, device) = tiny();
-        let out = tmp("start-online");
-        std::fs::create_dir_all(&out).expect("dir");
-        let prompts: String = (0..8)
-            .map(|i| format!("{{\"prompt\": \"t{} t{}\"}}\n", 20 + i, 40 + i))
-            .collect();
-        std::fs::write(out.join("prompts.jsonl"), prompts).expect("write");
+        let out = prompts_dir("start-online");
         let text = format!(
             "ppo_epochs = 1\n[rollout]\nchat = false\n[rollout.task]\nkind = \"jsonl\"\ntrain_file = '{}'\n\
              [rollout.generation]\nmax_new_tokens = 4\nstop = []\n\

@@ -98,6 +98,18 @@ pub(crate) fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// A fresh folder `tmp(name)` holding `prompts.jsonl`: 8 two-word prompts of the tiny vocabulary, for a run config's
+/// `[rollout.task] kind = "jsonl"`. Returns the folder.
+pub(crate) fn prompts_dir(name: &str) -> PathBuf {
+    let out = tmp(name);
+    std::fs::create_dir_all(&out).expect("dir");
+    let prompts: String = (0..8)
+        .map(|i| format!("{{\"prompt\": \"t{} t{}\"}}\n", 20 + i, 40 + i))
+        .collect();
+    std::fs::write(out.join("prompts.jsonl"), prompts).expect("write");
+    out
+}
+
 pub(crate) fn settings(out: &Path, steps: usize, batch: usize, micro: usize, lr: f64) -> TrainSettings {
     TrainSettings {
         output_dir: out.to_path_buf(),

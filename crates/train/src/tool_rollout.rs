@@ -568,7 +568,7 @@ mod tests {
 
         use crate::config::parse_toml;
         use crate::online::{OnlineConfig, start_online};
-        use crate::testkit::{Collect, tmp};
+        use crate::testkit::{Collect, prompts_dir};
         use crate::{CemRunConfig, GrpoRunConfig, PpoRunConfig, RlooRunConfig};
 
         fn one_step<C: OnlineConfig>(
@@ -576,12 +576,7 @@ mod tests {
             name: &str,
         ) -> (Rollout, crate::session::Metrics) {
             let (model, tok, device) = tiny();
-            let out = tmp(&format!("tools-toml-{name}"));
-            std::fs::create_dir_all(&out).expect("dir");
-            let prompts: String = (0..8)
-                .map(|i| format!("{{\"prompt\": \"t{} t{}\"}}\n", 20 + i, 40 + i))
-                .collect();
-            std::fs::write(out.join("prompts.jsonl"), prompts).expect("write");
+            let out = prompts_dir(&format!("tools-toml-{name}"));
             let text = format!(
                 "{extra}[rollout]\nchat = false\n[rollout.task]\nkind = \"jsonl\"\ntrain_file = '{}'\n\
                  [rollout.generation]\nmax_new_tokens = 4\nstop = []\n\
